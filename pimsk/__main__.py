@@ -1,0 +1,5 @@
+import sys
+
+from pimsk.cli import main
+
+sys.exit(main())
