@@ -43,6 +43,7 @@ class C3DData:
     markers: point data in the file's units (``markers.units``), NaN where invalid (residual < 0);
     analog: (n_analog_frames, n_channels) in physical units (SCALE, OFFSET, GEN_SCALE applied);
     analog_rate_hz: analog sampling rate; first_frame: POINT first frame number (1-based as in the header).
+    warnings: what the reader noticed but tolerated (e.g. why the fallback reader was used).
     """
 
     path: Path
@@ -56,6 +57,7 @@ class C3DData:
     first_frame: int = 1
     reader: str = ""
     parameters: dict[str, object] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def point_rate_hz(self) -> float:
