@@ -18,6 +18,7 @@ from pimsk.errors import PimskError
 VERBS: dict[str, tuple[str, str]] = {
     "c3d": ("pimsk.commands.c3d", "C3D -> markers .trc (m, OpenSim axes), GRF .mot + ExternalLoads .xml, raw EMG .sto"),
     "anc": ("pimsk.commands.anc", "Motion Analysis .anc analog file -> raw EMG .sto (and force channels)"),
+    "geometry": ("pimsk.commands.geometry", "fit MTU length / moment-arm polynomials to OpenSim samples (path surrogate)"),
     "synth": ("pimsk.commands.synth", "synthetic subject: scaled generic model + known excitations -> C3D + truth"),
     "emg": ("pimsk.commands.emg", "raw EMG .sto -> normalised envelopes (band-pass, rectify, low-pass, reference)"),
 }

@@ -1,0 +1,370 @@
+"""Sample muscle-tendon lengths and moment arms from an OpenSim model over its coordinates' ranges.
+
+For each muscle: find the coordinates it crosses (joints between the bodies its path touches, the coordinates
+of moving and conditional path points, dependent coordinates replaced by their independent ones, then kept
+only where OpenSim's moment arm is non-zero somewhere in the range); sample those coordinates (Latin
+hypercube or grid, seeded); set them, let OpenSim enforce the model's constraints (``Model.assemble``) and
+record ``Muscle.getLength`` and ``Muscle.computeMomentArm`` at the assembled pose.
+
+Arrays are sample-first: ``q`` (n_samples, n_coordinates) rad or m, ``length_m`` (n_samples, n_muscles),
+``moment_arm_m`` (n_samples, n_muscles, n_coordinates) (zero where a muscle does not cross a coordinate).
+``breaks`` lists, per muscle, the coordinate values where the path changes abruptly (ConditionalPathPoint
+switches, MovingPathPoint spline kinks); the surrogate fits one polynomial per interval between them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pimsk.errors import FileFormatError, PimskError
+
+
+class PathSamplingError(PimskError):
+    """The muscles or coordinates asked for cannot be sampled from the model."""
+
+
+@dataclass
+class PathSamples:
+    """OpenSim path samples (see module docstring for shapes and units)."""
+
+    model: str
+    muscles: list[str]
+    coordinates: list[str]
+    crossed: dict[str, list[str]]
+    q: np.ndarray
+    length_m: np.ndarray
+    moment_arm_m: np.ndarray
+    range_min: np.ndarray
+    range_max: np.ndarray
+    fixed_coordinates: dict[str, float] = field(default_factory=dict)
+    method: str = "lhs"
+    seed: int = 0
+    breaks: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.q.shape[0])
+
+    def save_npz(self, path: str | Path) -> None:
+        """Write every field to one ``.npz`` (names and dicts as JSON strings)."""
+        import json
+
+        np.savez(path, q=self.q, length_m=self.length_m, moment_arm_m=self.moment_arm_m,
+                 range_min=self.range_min, range_max=self.range_max,
+                 meta=np.array(json.dumps({
+                     "model": self.model, "muscles": self.muscles, "coordinates": self.coordinates,
+                     "crossed": self.crossed, "fixed_coordinates": self.fixed_coordinates,
+                     "method": self.method, "seed": self.seed, "breaks": self.breaks})))
+
+    @classmethod
+    def load_npz(cls, path: str | Path) -> "PathSamples":
+        import json
+
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"]))
+                return cls(q=data["q"], length_m=data["length_m"], moment_arm_m=data["moment_arm_m"],
+                           range_min=data["range_min"], range_max=data["range_max"], **meta)
+        except (OSError, KeyError, ValueError) as exc:
+            raise FileFormatError(f"not a path-samples file: {exc}", file=path) from None
+
+    def muscle_view(self, muscle: str) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+        """One muscle's crossed coordinates, q (n, d), length (n,), moment arms (n, d)."""
+        m = self.muscles.index(muscle)
+        cols = [self.coordinates.index(c) for c in self.crossed[muscle]]
+        return list(self.crossed[muscle]), self.q[:, cols], self.length_m[:, m], self.moment_arm_m[:, m][:, cols]
+
+
+def _osim():
+    import opensim as osim
+
+    from pimsk.osim.logging import quiet_opensim
+
+    quiet_opensim()
+    return osim
+
+
+def load_model(model: Any) -> Any:
+    """An ``opensim.Model`` from a path or the model itself (system initialised)."""
+    osim = _osim()
+    if isinstance(model, (str, Path)):
+        path = Path(model)
+        if not path.is_file():
+            raise PathSamplingError("model file not found", file=path)
+        try:
+            model = osim.Model(str(path))
+        except Exception as exc:  # OpenSim raises RuntimeError with its own text
+            raise PathSamplingError(f"OpenSim cannot read the model: {exc}", file=path) from None
+    model.initSystem()
+    return model
+
+
+def _coupler_map(osim: Any, model: Any) -> dict[str, list[str]]:
+    """dependent coordinate -> its independent coordinates (enforced CoordinateCouplerConstraints)."""
+    out: dict[str, list[str]] = {}
+    for con in model.getConstraintSet():
+        if con.get_isEnforced() and con.getConcreteClassName() == "CoordinateCouplerConstraint":
+            cc = osim.CoordinateCouplerConstraint.safeDownCast(con)
+            names = cc.getIndependentCoordinateNames()
+            out[cc.getDependentCoordinateName()] = [names.get(i) for i in range(names.getSize())]
+    return out
+
+
+def _path_bodies_and_coords(osim: Any, muscle: Any) -> tuple[set[str], set[str]]:
+    """Bodies the path touches (points and wrap objects) and coordinates of moving/conditional points."""
+    path = muscle.getGeometryPath()
+    bodies: set[str] = set()
+    coords: set[str] = set()
+    pps = path.getPathPointSet()
+    for i in range(pps.getSize()):
+        p = pps.get(i)
+        bodies.add(p.getParentFrame().findBaseFrame().getName())
+        kind = p.getConcreteClassName()
+        if kind == "ConditionalPathPoint":
+            coords.add(osim.ConditionalPathPoint.safeDownCast(p).getCoordinate().getName())
+        elif kind == "MovingPathPoint":
+            mp = osim.MovingPathPoint.safeDownCast(p)
+            for getter in ("getXCoordinate", "getYCoordinate", "getZCoordinate"):
+                try:
+                    coords.add(getattr(mp, getter)().getName())
+                except Exception:  # an axis without a coordinate
+                    pass
+    wraps = path.getWrapSet()
+    for i in range(wraps.getSize()):
+        wo = wraps.get(i).getWrapObject()
+        if wo is not None:
+            bodies.add(wo.getFrame().findBaseFrame().getName())
+    return bodies, coords
+
+
+def topological_crossings(model: Any, muscles: Sequence[str]) -> dict[str, list[str]]:
+    """Per muscle: independent coordinates of the joints between its path's bodies (model order)."""
+    osim = _osim()
+    model = load_model(model)
+    joint_of: dict[str, Any] = {}
+    for j in model.getJointSet():
+        joint_of.setdefault(j.getChildFrame().findBaseFrame().getName(), j)
+
+    def ancestry(body: str) -> list[str]:
+        """Joints from the body up to ground (child first)."""
+        out = []
+        seen = set()
+        while body in joint_of and body not in seen:
+            seen.add(body)
+            j = joint_of[body]
+            out.append(j.getName())
+            body = j.getParentFrame().findBaseFrame().getName()
+        return out
+
+    couplers = _coupler_map(osim, model)
+    order = [c.getName() for c in model.getCoordinateSet()]
+    jointset = model.getJointSet()
+    result: dict[str, list[str]] = {}
+    all_muscles = model.getMuscles()
+    for name in muscles:
+        if not all_muscles.contains(name):
+            raise PathSamplingError(f"muscle {name!r} not in model {model.getName()}", field=name,
+                                    hint="names are case-sensitive")
+        bodies, coords = _path_bodies_and_coords(osim, all_muscles.get(name))
+        chains = [ancestry(b) for b in bodies]
+        common = set.intersection(*(set(c) for c in chains)) if chains else set()
+        joints = set().union(*(set(c) for c in chains)) - common
+        for jn in joints:
+            j = jointset.get(jn)
+            for k in range(j.numCoordinates()):
+                coords.add(j.get_coordinates(k).getName())
+        independent: set[str] = set()
+        stack = list(coords)
+        while stack:
+            c = stack.pop()
+            if c in couplers:
+                stack.extend(x for x in couplers[c] if x not in independent)
+            else:
+                independent.add(c)
+        result[name] = [c for c in order if c in independent]
+    return result
+
+
+def _spline_kinks(osim: Any, fn: Any, min_spacing: float) -> list[float]:
+    """Mid-points of clusters of spline knots closer than ``min_spacing``: the cubic bends within a fraction
+    of a degree there (a kink in practice; e.g. the knee knots at 0, 1e-4, 3e-4 rad of gait2392's quadriceps)."""
+    kind = fn.getConcreteClassName()
+    if kind == "MultiplierFunction":
+        return _spline_kinks(osim, osim.MultiplierFunction.safeDownCast(fn).getFunction(), min_spacing)
+    if kind not in ("SimmSpline", "NaturalCubicSpline"):
+        return []
+    spline = getattr(osim, kind).safeDownCast(fn)
+    xs = [float(spline.getX(i)) for i in range(spline.getSize())]
+    out, i = [], 0
+    while i < len(xs) - 1:
+        j = i
+        while j < len(xs) - 1 and xs[j + 1] - xs[j] < min_spacing:
+            j += 1
+        if j > i:
+            out.append(0.5 * (xs[i] + xs[j]))
+        i = j + 1
+    return out
+
+
+def conditional_breaks(model: Any, muscles: Sequence[str],
+                       kink_spacing: float = 1e-3) -> dict[str, dict[str, list[float]]]:
+    """Per muscle: coordinate -> values where its path changes abruptly (rad or m).
+
+    These are the range bounds of ConditionalPathPoints (OpenSim switches the via point on or off, so
+    length and moment arm jump) and clusters of MovingPathPoint spline knots closer than ``kink_spacing``
+    (a kink). The surrogate fits one polynomial per interval between them.
+    """
+    osim = _osim()
+    model = load_model(model)
+    out: dict[str, dict[str, list[float]]] = {}
+    for name in muscles:
+        pps = model.getMuscles().get(name).getGeometryPath().getPathPointSet()
+        per: dict[str, set[float]] = {}
+        for i in range(pps.getSize()):
+            p = pps.get(i)
+            kind = p.getConcreteClassName()
+            if kind == "ConditionalPathPoint":
+                cp = osim.ConditionalPathPoint.safeDownCast(p)
+                per.setdefault(cp.getCoordinate().getName(), set()).update(
+                    (float(cp.get_range(0)), float(cp.get_range(1))))
+            elif kind == "MovingPathPoint":
+                mp = osim.MovingPathPoint.safeDownCast(p)
+                for axis in ("X", "Y", "Z"):
+                    try:
+                        coord = getattr(mp, f"get{axis}Coordinate")().getName()
+                        fn = getattr(mp, f"get_{axis.lower()}_location")()
+                    except Exception:  # no coordinate on this axis
+                        continue
+                    per.setdefault(coord, set()).update(_spline_kinks(osim, fn, kink_spacing))
+        out[name] = {c: sorted(v) for c, v in per.items() if v}
+    return out
+
+
+def _set_pose(model: Any, state: Any, coords: list[Any], values: np.ndarray, assemble: bool) -> None:
+    for c, v in zip(coords, values):
+        c.setValue(state, float(v), False)
+    if assemble:
+        model.assemble(state)
+    model.realizePosition(state)
+
+
+def _design(method: str, n: int, d: int, seed: int) -> np.ndarray:
+    """(n, d) points in [0, 1]^d."""
+    if d == 0:
+        return np.zeros((n, 0))
+    if method == "lhs":
+        from scipy.stats import qmc
+
+        return qmc.LatinHypercube(d=d, seed=np.random.default_rng(seed)).random(n)
+    if method == "random":
+        return np.random.default_rng(seed).random((n, d))
+    if method == "grid":
+        per = max(2, int(round(n ** (1.0 / d))))
+        axes = [np.linspace(0.0, 1.0, per)] * d
+        return np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, d)
+    raise PathSamplingError(f"unknown sampling method {method!r}", field="method", hint="lhs, random or grid")
+
+
+def sample_paths(model: Any, muscles: Sequence[str], n_samples: int, seed: int = 0, method: str = "lhs",
+                 coordinates: Sequence[str] | None = None, ranges: Mapping[str, Sequence[float]] | None = None,
+                 fixed: Mapping[str, float] | None = None, crossed: Mapping[str, Sequence[str]] | None = None,
+                 moment_arm_tol_m: float = 1e-5, n_probe: int = 64) -> PathSamples:
+    """Lengths and moment arms of ``muscles`` at ``n_samples`` poses.
+
+    coordinates: restrict the sampled coordinates to these (others stay at ``fixed`` or default values),
+    e.g. ``["flexion", "deviation"]`` for the wrist muscles that also cross the elbow. ranges: override a
+    coordinate's range (rad or m). crossed: give the per-muscle coordinates instead of detecting them;
+    detected coordinates are kept only where ``|moment arm|`` exceeds ``moment_arm_tol_m`` at one of
+    ``n_probe`` probe poses. method: ``lhs`` (Latin hypercube), ``random`` or ``grid``.
+    """
+    osim = _osim()
+    model = load_model(model)
+    cs = model.getCoordinateSet()
+    fixed = dict(fixed or {})
+    for name in list(fixed) + list(coordinates or []) + list(ranges or {}):
+        if not cs.contains(name):
+            raise PathSamplingError(f"coordinate {name!r} not in model {model.getName()}", field=name)
+    state = model.initSystem()
+    assemble = any(c.get_isEnforced() for c in model.getConstraintSet())
+    muscleset = model.getMuscles()
+
+    if crossed is None:
+        topo = topological_crossings(model, muscles)
+        if coordinates is not None:
+            topo = {m: [c for c in cs_ if c in coordinates] for m, cs_ in topo.items()}
+        crossed_ = {m: list(v) for m, v in topo.items()}
+        probe_names = sorted({c for v in topo.values() for c in v}, key=lambda c: cs.getIndex(c))
+    else:
+        crossed_ = {m: list(crossed[m]) for m in muscles}
+        probe_names = []
+
+    def bounds(name: str) -> tuple[float, float]:
+        if ranges and name in ranges:
+            lo, hi = (float(x) for x in ranges[name])
+        else:
+            c = cs.get(name)
+            lo, hi = float(c.getRangeMin()), float(c.getRangeMax())
+        if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
+            raise PathSamplingError(f"coordinate {name} has no usable range [{lo}, {hi}]", field=name,
+                                    hint="pass ranges={name: (min, max)}")
+        return lo, hi
+
+    for name, value in fixed.items():
+        cs.get(name).setValue(state, float(value), False)
+
+    if probe_names:  # keep a coordinate only where the moment arm is non-zero somewhere
+        lo = np.array([bounds(c)[0] for c in probe_names])
+        hi = np.array([bounds(c)[1] for c in probe_names])
+        unit = np.vstack([_design("lhs", n_probe, len(probe_names), seed + 7919), np.full((1, len(probe_names)), 0.5)])
+        coords = [cs.get(c) for c in probe_names]
+        peak = {m: np.zeros(len(crossed_[m])) for m in muscles}
+        for row in lo + unit * (hi - lo):
+            _set_pose(model, state, coords, row, assemble)
+            for m in muscles:
+                mu = muscleset.get(m)
+                for k, c in enumerate(crossed_[m]):
+                    peak[m][k] = max(peak[m][k], abs(mu.computeMomentArm(state, cs.get(c))))
+        crossed_ = {m: [c for c, p in zip(crossed_[m], peak[m]) if p > moment_arm_tol_m] for m in muscles}
+    for m in muscles:
+        if not crossed_[m]:
+            raise PathSamplingError(f"muscle {m} crosses none of the sampled coordinates", field=m,
+                                    hint="check --coordinates")
+
+    names = sorted({c for v in crossed_.values() for c in v}, key=lambda c: cs.getIndex(c))
+    dependent = set(_coupler_map(osim, model))
+    lo = np.array([bounds(c)[0] for c in names])
+    hi = np.array([bounds(c)[1] for c in names])
+    unit = _design(method, n_samples, len(names), seed)
+    targets = lo + unit * (hi - lo)
+    coords = [cs.get(c) for c in names]
+    col = {c: i for i, c in enumerate(names)}
+    n = targets.shape[0]
+    q = np.empty((n, len(names)))
+    length = np.empty((n, len(muscles)))
+    arms = np.zeros((n, len(muscles), len(names)))
+    objs = [muscleset.get(m) for m in muscles]
+    for i in range(n):
+        _set_pose(model, state, coords, targets[i], assemble)
+        q[i] = [c.getValue(state) for c in coords]
+        for k, (m, mu) in enumerate(zip(muscles, objs)):
+            length[i, k] = mu.getLength(state)
+            for c in crossed_[m]:
+                arms[i, k, col[c]] = mu.computeMomentArm(state, coords[col[c]])
+    if not np.all(np.isfinite(length)) or not np.all(np.isfinite(arms)):
+        raise PathSamplingError("OpenSim returned non-finite lengths or moment arms", file=model.getName())
+    breaks: dict[str, dict[str, list[float]]] = {}
+    for m, per in conditional_breaks(model, muscles).items():
+        inside = {c: [v for v in vals if lo[col[c]] < v < hi[col[c]]]
+                  for c, vals in per.items() if c in crossed_[m]}
+        breaks[m] = {c: v for c, v in inside.items() if v}
+    return PathSamples(model=model.getName(), muscles=list(muscles), coordinates=names, breaks=breaks,
+                       crossed={m: crossed_[m] for m in muscles}, q=q, length_m=length, moment_arm_m=arms,
+                       range_min=lo, range_max=hi,
+                       fixed_coordinates={c.getName(): float(c.getValue(state)) for c in cs
+                                          if c.getName() not in names and c.getName() not in dependent},
+                       method=method, seed=seed)
