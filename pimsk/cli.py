@@ -18,9 +18,16 @@ from pimsk.errors import PimskError
 VERBS: dict[str, tuple[str, str]] = {
     "c3d": ("pimsk.commands.c3d", "C3D -> markers .trc (m, OpenSim axes), GRF .mot + ExternalLoads .xml, raw EMG .sto"),
     "anc": ("pimsk.commands.anc", "Motion Analysis .anc analog file -> raw EMG .sto (and force channels)"),
+    "scale": ("pimsk.commands.scale", "scale a generic model (measurements + marker placement, marker error table)"),
+    "ik": ("pimsk.commands.ik", "inverse kinematics: markers .trc -> coordinates.mot + marker errors"),
+    "id": ("pimsk.commands.id", "inverse dynamics: coordinates + ExternalLoads -> moments.sto"),
+    "so": ("pimsk.commands.so", "static optimization: coordinates (+ GRF) -> muscle activations and forces"),
+    "rra": ("pimsk.commands.rra", "residual reduction: IK kinematics + GRF -> adjusted kinematics and model"),
+    "cmc": ("pimsk.commands.cmc", "computed muscle control: kinematics (+ GRF) -> muscle forces and states"),
     "geometry": ("pimsk.commands.geometry", "fit MTU length / moment-arm polynomials to OpenSim samples (path surrogate)"),
     "synth": ("pimsk.commands.synth", "synthetic subject: scaled generic model + known excitations -> C3D + truth"),
     "emg": ("pimsk.commands.emg", "raw EMG .sto -> normalised envelopes (band-pass, rectify, low-pass, reference)"),
+    "validate": ("pimsk.commands.validate", "compare a processed synthetic subject with its truth (error table)"),
 }
 
 

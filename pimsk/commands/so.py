@@ -1,0 +1,42 @@
+"""`pimsk so`: static optimization -> muscle activations and forces."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pimsk.commands import _osim_common as c
+
+HELP = "static optimization: coordinates (+ GRF) -> muscle activations and forces"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, help="scaled model .osim")
+    parser.add_argument("--coordinates", type=Path, help="coordinates .mot (IK output)")
+    parser.add_argument("--external-loads", type=Path, default=None, help="ExternalLoads .xml (GRF)")
+    parser.add_argument("--actuators", type=Path, nargs="*", default=[],
+                        help="extra force set files (reserves / residuals)")
+    parser.add_argument("--replace-force-set", action="store_true",
+                        help="use only --actuators, not the model's own forces")
+    c.time_range_arg(parser)
+    c.lowpass_arg(parser, 6.0)
+    parser.add_argument("--activation-exponent", type=float, default=2.0, help="exponent of the activation cost")
+    parser.add_argument("--no-muscle-physiology", action="store_true",
+                        help="ignore force-length-velocity (ideal force generators)")
+    c.add_common(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.setup:
+        return c.report(c.run_setup_as_is(args, "so"))
+    c.require(args, "so", "model", "coordinates")
+    from pimsk.osim.so import run_so
+
+    result = run_so(model=args.model, coordinates=args.coordinates, out_dir=args.out,
+                    time_range=tuple(args.time_range) if args.time_range else None,
+                    external_loads=args.external_loads, force_set_files=args.actuators,
+                    replace_force_set=args.replace_force_set, lowpass_hz=c.lowpass(args.lowpass_hz),
+                    activation_exponent=args.activation_exponent,
+                    use_muscle_physiology=not args.no_muscle_physiology, log_file=args.log,
+                    subject=args.subject, trial=args.trial, timeout_s=args.timeout_s)
+    return c.report(result)

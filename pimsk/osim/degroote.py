@@ -1,0 +1,28 @@
+"""Replace a model's muscles by ``DeGrooteFregly2016Muscle`` (De Groote et al. 2016), file to file.
+
+Uses OpenSim's own ``DeGrooteFregly2016Muscle.replaceMuscles`` in a child process; fails when any
+muscle is of a type it cannot convert (the point is one muscle model everywhere).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pimsk.errors import OpenSimToolError
+from pimsk.osim.runner import check_outputs, run_child
+
+
+def replace_muscles_degroote(model_in: str | Path, model_out: str | Path, *, log_file: str | Path,
+                             subject: str | None = None, timeout_s: float | None = 600) -> Path:
+    """Write ``model_out``: ``model_in`` with every muscle a DeGrooteFregly2016Muscle; return its path."""
+    model_in, model_out = Path(model_in).resolve(), Path(model_out).resolve()
+    if model_out.exists():
+        model_out.unlink()
+    try:
+        run_child(["degroote", str(model_in), str(model_out)], log_file=log_file, cwd=model_out.parent,
+                  timeout_s=timeout_s, step="degroote", subject=subject, setup=model_in)
+    except OpenSimToolError as exc:
+        exc.hint = "replaceMuscles converts Millard2012 and Thelen2003 muscles only"
+        raise exc.located(subject=subject)
+    check_outputs([model_out], step="degroote", log_file=Path(log_file), subject=subject, setup=model_in)
+    return model_out
