@@ -27,6 +27,9 @@ VERBS: dict[str, tuple[str, str]] = {
     "geometry": ("pimsk.commands.geometry", "fit MTU length / moment-arm polynomials to OpenSim samples (path surrogate)"),
     "synth": ("pimsk.commands.synth", "synthetic subject: scaled generic model + known excitations -> C3D + truth"),
     "emg": ("pimsk.commands.emg", "raw EMG .sto -> normalised envelopes (band-pass, rectify, low-pass, reference)"),
+    "dataset": ("pimsk.commands.dataset", "EMG envelopes + coordinate/force .sto -> dataset .npz (cycles or windows)"),
+    "train": ("pimsk.commands.train", "train PI-CNN (data + physics loss) or a baseline (CNN, ELM, ML-ELM, SVR)"),
+    "evaluate": ("pimsk.commands.evaluate", "test-fold metrics of trained runs (RMSE, nRMSE, r, R^2), ANOVA"),
     "validate": ("pimsk.commands.validate", "compare a processed synthetic subject with its truth (error table)"),
 }
 
