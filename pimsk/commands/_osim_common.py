@@ -31,6 +31,28 @@ def add_common(parser: argparse.ArgumentParser) -> None:
                    help="with --setup: change a top-level tool property, e.g. final_time=0.7 (repeatable)")
 
 
+def trial_model_args(parser: argparse.ArgumentParser) -> None:
+    """``--lock`` / ``--keep-muscles``: the trial's own model (pimsk.osim.trial_model)."""
+    g = parser.add_argument_group("trial model (written to OUT/model_trial.osim and used instead of --model)")
+    g.add_argument("--lock", default=None, metavar="COORD=VALUE,...",
+                   help="lock these coordinates at these values (deg; m for a translation): a seat, a brace")
+    g.add_argument("--keep-muscles", default=None, metavar="MUSCLE,...",
+                   help="keep only these muscles (every other force stays)")
+
+
+def trial_model(args: argparse.Namespace, model: Path) -> Path:
+    """``model``, or ``OUT/model_trial.osim`` made from it when ``--lock`` or ``--keep-muscles`` is given."""
+    from pimsk.osim.trial_model import TRIAL_MODEL, parse_lock, parse_muscles
+
+    locked, muscles = parse_lock(getattr(args, "lock", None)), parse_muscles(getattr(args, "keep_muscles", None))
+    if not locked and muscles is None:
+        return model
+    from pimsk.osim.trial_model import write_trial_model
+
+    return write_trial_model(model, Path(args.out) / TRIAL_MODEL, locked_deg=locked, muscles=muscles,
+                             subject=args.subject, trial=args.trial)
+
+
 def time_range_arg(parser: argparse.ArgumentParser, required: bool = False, help_text: str = "") -> None:
     parser.add_argument("--time-range", type=float, nargs=2, metavar=("T0_S", "T1_S"), default=None,
                         help=help_text or "time window (s); default: the whole input file")

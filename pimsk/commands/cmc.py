@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--slow-target", action="store_true", help="use the slow (robust) optimization target")
     parser.add_argument("--degroote", action="store_true",
                         help="replace the model's muscles by DeGrooteFregly2016Muscle before CMC")
+    c.trial_model_args(parser)
     c.add_common(parser)
 
 
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     c.require(args, "cmc", "model", "kinematics")
     from pimsk.osim.cmc import run_cmc
 
-    model = args.model
+    model = c.trial_model(args, args.model)
     if args.degroote:
         from pimsk.osim.degroote import replace_muscles_degroote
 

@@ -18,6 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     c.lowpass_arg(parser, 6.0)
     parser.add_argument("--exclude-forces", nargs="*", default=["Muscles"],
                         help="forces left out of the dynamics (default: Muscles)")
+    c.trial_model_args(parser)
     c.add_common(parser)
 
 
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     c.require(args, "id", "model", "coordinates")
     from pimsk.osim.id import run_id
 
-    result = run_id(model=args.model, coordinates=args.coordinates, out_dir=args.out,
+    result = run_id(model=c.trial_model(args, args.model), coordinates=args.coordinates, out_dir=args.out,
                     external_loads=args.external_loads,
                     time_range=tuple(args.time_range) if args.time_range else None,
                     lowpass_hz=c.lowpass(args.lowpass_hz), forces_to_exclude=args.exclude_forces,

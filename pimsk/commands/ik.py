@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-marker-table", action="store_true", help="skip the per-marker error table")
     parser.add_argument("--max-marker-rms-m", type=float, default=None, help="fail above this marker RMS (m)")
     parser.add_argument("--max-marker-error-m", type=float, default=None, help="fail above this marker error (m)")
+    c.trial_model_args(parser)
     c.add_common(parser)
 
 
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from pimsk.osim.ik import run_ik
     from pimsk.osim.ik_tasks import load_ik_tasks
 
-    result = run_ik(model=args.model, trc=args.trc, out_dir=args.out,
+    result = run_ik(model=c.trial_model(args, args.model), trc=args.trc, out_dir=args.out,
                     tasks=load_ik_tasks(args.tasks) if args.tasks else None,
                     time_range=tuple(args.time_range) if args.time_range else None, accuracy=args.accuracy,
                     constraint_weight=c.constraint_weight(args.constraint_weight),

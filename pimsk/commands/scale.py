@@ -14,6 +14,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, help="generic model .osim")
     parser.add_argument("--trc", type=Path, help="static trial .trc")
     parser.add_argument("--mass-kg", type=float, help="subject mass (kg)")
+    parser.add_argument("--generic-body-mass-kg", type=float, default=None,
+                        help="for a model of some segments only (one leg, forearm + hand): the body mass (kg) the "
+                             "generic model's segments stand for; the scaled model's mass is then the generic "
+                             "model's mass x mass-kg / this (default: the model is the whole body, mass-kg)")
     parser.add_argument("--height-m", type=float, default=None, help="subject height (m), informative")
     parser.add_argument("--measurements", type=Path,
                         help="scaling measurements: Scale setup XML or JSON/YAML [{name, marker_pairs, bodies}]")
@@ -50,6 +54,17 @@ def run(args: argparse.Namespace) -> int:
     if args.marker_set:
         args.out.mkdir(parents=True, exist_ok=True)
         args.marker_set = resolve_marker_set(args.marker_set, args.model, args.out)
+    if args.generic_body_mass_kg is not None:
+        from pimsk.errors import ConfigError
+        from pimsk.osim.model_info import read_model_info
+
+        if args.generic_body_mass_kg <= 0:
+            raise ConfigError("must be > 0", field="--generic-body-mass-kg", subject=args.subject)
+        generic_kg = read_model_info(args.model, log_file=args.log).mass_kg
+        model_mass_kg = generic_kg * args.mass_kg / args.generic_body_mass_kg
+        print(f"scale: model mass {model_mass_kg!r} kg = generic model {generic_kg!r} kg x "
+              f"{args.mass_kg!r} / {args.generic_body_mass_kg!r} kg")
+        args.mass_kg = model_mass_kg
     if args.time_range is None:
         t_s = read_trc(args.trc).time_s
         args.time_range = (float(t_s[0]), float(t_s[-1]))

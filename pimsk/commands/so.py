@@ -23,20 +23,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--activation-exponent", type=float, default=2.0, help="exponent of the activation cost")
     parser.add_argument("--no-muscle-physiology", action="store_true",
                         help="ignore force-length-velocity (ideal force generators)")
+    parser.add_argument("--method", choices=("opensim", "passive"), default="opensim",
+                        help="opensim: OpenSim's StaticOptimization (leaves passive fibre force out); passive: "
+                             "the same problem with each muscle's passive fibre force kept (pimsk.osim.so_passive)")
+    parser.add_argument("--tendon", choices=("rigid", "equilibrium"), default="rigid",
+                        help="--method passive: fibre state from a rigid tendon (as OpenSim's SO) or from "
+                             "fibre-tendon equilibrium at the solved activations")
+    c.trial_model_args(parser)
     c.add_common(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.setup:
+        from pimsk.osim.so_passive import is_passive_setup, run_setup_file
+
+        if is_passive_setup(args.setup):
+            return c.report(run_setup_file(args.setup, out_dir=args.out, log_file=args.log, subject=args.subject,
+                                           trial=args.trial, timeout_s=args.timeout_s))
         return c.report(c.run_setup_as_is(args, "so"))
     c.require(args, "so", "model", "coordinates")
     from pimsk.osim.so import run_so
 
-    result = run_so(model=args.model, coordinates=args.coordinates, out_dir=args.out,
+    result = run_so(model=c.trial_model(args, args.model), coordinates=args.coordinates, out_dir=args.out,
                     time_range=tuple(args.time_range) if args.time_range else None,
                     external_loads=args.external_loads, force_set_files=args.actuators,
                     replace_force_set=args.replace_force_set, lowpass_hz=c.lowpass(args.lowpass_hz),
                     activation_exponent=args.activation_exponent,
                     use_muscle_physiology=not args.no_muscle_physiology, log_file=args.log,
-                    subject=args.subject, trial=args.trial, timeout_s=args.timeout_s)
+                    subject=args.subject, trial=args.trial, timeout_s=args.timeout_s, method=args.method,
+                    tendon=args.tendon)
     return c.report(result)

@@ -13,7 +13,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="output folder (C3D files, truth/)")
     parser.add_argument("--seed", type=int, default=None, help="noise seed (default: synth.seed of the file)")
     parser.add_argument("--max-duration", type=float, default=None, metavar="S",
-                        help="shorten every trial to at most S seconds (quick runs)")
+                        help="shorten every trial's analysis window (time_range_s) to at most S seconds, keeping "
+                             "the rest recorded before and after it; a trial without a window is cut to S s "
+                             "(quick runs)")
     parser.add_argument("--trials", default=None, help="comma-separated trial names (default: all)")
 
 

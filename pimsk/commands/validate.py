@@ -22,8 +22,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write rows + per-trial summary as JSON")
     parser.add_argument("--trials", default=None, help="comma-separated dynamic trials (default: all in the truth)")
     parser.add_argument("--steps", default="scale,ik,id,so,cmc", help="results to compare (default: all found)")
-    parser.add_argument("--edge-s", type=float, default=None,
-                        help="seconds left out at each end of a trial (filter end effects; default 0.1)")
     parser.add_argument("--markdown", action="store_true", help="print Markdown tables")
     parser.add_argument("--fail-on-miss", action="store_true",
                         help="exit with status 1 when a quantity misses its limit (default: report only)")
@@ -32,8 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from pimsk.validate.truth import (DEFAULT_EDGE_S, format_rows, format_summary, load_truth, subject_trial_order,
-                                      summary_rows, validate_results, write_csv)
+    from pimsk.validate.truth import (format_rows, format_summary, load_truth, subject_trial_order, summary_rows,
+                                      validate_results, write_csv)
 
     truth_json = args.truth or args.results / "synth" / "truth" / "truth.json"
     trials = [t.strip() for t in args.trials.split(",") if t.strip()] if args.trials else None
@@ -41,16 +39,13 @@ def run(args: argparse.Namespace) -> int:
         order = subject_trial_order(args.subject_file, load_truth(truth_json))
         trials = trials if trials is not None else order
     steps = [s.strip() for s in args.steps.split(",") if s.strip()]
-    edge = DEFAULT_EDGE_S if args.edge_s is None else args.edge_s
-    if edge < 0:
-        raise ConfigError("must be >= 0", field="--edge-s")
-    val = validate_results(args.results, truth_json, trials=trials, steps=steps, edge_s=edge)
+    val = validate_results(args.results, truth_json, trials=trials, steps=steps)
     if not val.rows:
         raise ConfigError("no results to compare", subject=val.subject, file=str(args.results),
                           hint="run the workflow (or pimsk.validate.process) first; looked for: "
                                + ", ".join(val.missing[:4]))
-    print(f"pimsk validate: {val.subject} against its truth ({truth_json}); errors over each trial minus "
-          f"{edge:g} s at each end ('whole trial': without that margin)\n")
+    print(f"pimsk validate: {val.subject} against its truth ({truth_json}); errors over each trial's analysis "
+          "window (time_range_s; 'whole trial': the whole overlap of result and truth)\n")
     print(format_rows(val.rows, markdown=args.markdown))
     print()
     print(format_summary(val.rows, markdown=args.markdown))
@@ -61,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"\ntable: {args.out}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"subject": val.subject, "edge_s": edge, "rows": [asdict(r) for r in val.rows],
+        args.json.write_text(json.dumps({"subject": val.subject, "rows": [asdict(r) for r in val.rows],
                                          "summary": summary_rows(val.rows), "missing": val.missing}, indent=1) + "\n")
     failures = val.failures()
     if failures:

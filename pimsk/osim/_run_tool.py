@@ -4,6 +4,7 @@
     python -m pimsk.osim._run_tool marker-errors SPEC.json
     python -m pimsk.osim._run_tool degroote MODEL_IN MODEL_OUT
     python -m pimsk.osim._run_tool model-info MODEL OUT.json
+    python -m pimsk.osim._run_tool so-passive SETUP.xml
 
 The caller (``pimsk.osim.runner``) sends stdout/stderr to the step's log file, so OpenSim's console log
 lands there; OpenSim's own ``opensim.log`` file sink is removed before anything is logged.
@@ -125,13 +126,22 @@ def cmd_marker_errors(args: argparse.Namespace) -> int:
 
 
 def cmd_degroote(args: argparse.Namespace) -> int:
-    """Replace every muscle by DeGrooteFregly2016Muscle (OpenSim's own replaceMuscles) and print the model."""
+    """Replace every muscle by DeGrooteFregly2016Muscle and print the model: Millard2012/Thelen2003 by OpenSim's
+    own replaceMuscles, other types from their base Muscle properties (pimsk.osim.muscle_params)."""
     osim = _osim("info")
+    from pimsk.osim.muscle_params import MAPPED, replace_with_degroote
+
     model = osim.Model(args.model_in)
     model.initSystem()
     current = model.getMuscles()
-    if any(current.get(i).getConcreteClassName() != "DeGrooteFregly2016Muscle" for i in range(current.getSize())):
-        osim.DeGrooteFregly2016Muscle.replaceMuscles(model, False)  # it rejects DeGroote muscles themselves
+    base_only = sorted({f"{current.get(i).getConcreteClassName()}"
+                        for i in range(current.getSize())
+                        if current.get(i).getConcreteClassName() not in ("DeGrooteFregly2016Muscle", *MAPPED)})
+    replace_with_degroote(model)
+    if base_only:
+        print(f"[pimsk] warning: muscles of type {', '.join(base_only)} converted from their base Muscle properties "
+              "(max isometric force, optimal fiber and tendon slack length, pennation, max contraction velocity, "
+              "path); their other properties take DeGrooteFregly2016Muscle defaults", flush=True)
     model.finalizeConnections()
     model.initSystem()
     muscles = model.getMuscles()
@@ -201,6 +211,15 @@ def cmd_model_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_so_passive(args: argparse.Namespace) -> int:
+    """Static optimization with passive fibre force (pimsk.osim.so_passive) from its setup file."""
+    _osim()
+    from pimsk.osim.so_passive import solve_setup
+
+    solve_setup(args.setup)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m pimsk.osim._run_tool")
     s = p.add_subparsers(dest="cmd", required=True)
@@ -221,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("model")
     i.add_argument("out")
     i.set_defaults(func=cmd_model_info)
+    so = s.add_parser("so-passive")
+    so.add_argument("setup")
+    so.set_defaults(func=cmd_so_passive)
     args = p.parse_args(argv)
     try:
         return args.func(args)

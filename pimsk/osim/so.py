@@ -4,6 +4,10 @@ OpenSim's AnalyzeTool with a StaticOptimization analysis: minimises sum(a_i^p) (
 p, default 2) subject to the joint moments, with force-length-velocity (``use_muscle_physiology``)
 (Anderson & Pandy 2001). Outputs in ``out_dir``: ``<name>_StaticOptimization_activation.sto`` and
 ``<name>_StaticOptimization_force.sto`` (N; reserves/residuals in N·m or N).
+
+``method``: ``"opensim"`` (the default) runs OpenSim's StaticOptimization, which leaves passive fibre force
+out of every muscle's force; ``"passive"`` runs :mod:`pimsk.osim.so_passive` (same inputs, same output
+files), which keeps it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from pathlib import Path
 from pimsk.osim import setup_xml as sx
 from pimsk.osim.runner import DEFAULT_TIMEOUT_S, ToolRun, run_setup
 from pimsk.osim.storage import time_range as sto_time_range
+
+METHODS = ("opensim", "passive")
 
 
 def build_so_setup(
@@ -37,10 +43,12 @@ def build_so_setup(
 ) -> Path:
     """Write ``out_dir/setup_<step>.xml`` (AnalyzeTool + StaticOptimization); return its path.
 
-    ``time_range`` (s): None = the whole coordinates file.
+    ``time_range`` (s): None = the whole coordinates file; a range reaching past the file is cut to it.
     """
     out_dir = Path(out_dir).resolve()
-    t0, t1 = time_range if time_range else sto_time_range(coordinates)
+    first, last = sto_time_range(coordinates)
+    # clamped to the coordinates' own span: beyond it OpenSim evaluates its reflection padding, not data
+    t0, t1 = (max(first, float(time_range[0])), min(last, float(time_range[1]))) if time_range else (first, last)
     tree, tool = sx.document("AnalyzeTool", name)
     sx.sub(tool, "model_file", Path(model))
     sx.sub(tool, "replace_force_set", bool(replace_force_set))
@@ -99,8 +107,26 @@ def run_so(
     subject: str | None = None,
     trial: str | None = None,
     timeout_s: float | None = DEFAULT_TIMEOUT_S,
+    method: str = "opensim",
+    tendon: str = "rigid",
 ) -> ToolRun:
-    """Run static optimization; ``outputs`` = [activation .sto, force .sto]."""
+    """Run static optimization; ``outputs`` = [activation .sto, force .sto]. ``method`` "passive": see
+    :func:`pimsk.osim.so_passive.run_so_passive` (``tendon`` "rigid" or "equilibrium"; the OpenSim-only
+    settings ``step_interval``, ``convergence_criterion``, ``max_iterations`` do not apply)."""
+    if method not in METHODS:
+        from pimsk.errors import ConfigError
+
+        raise ConfigError(f"unknown static optimization method {method!r}", subject=subject, trial=trial,
+                          field="method", hint=f"one of {', '.join(METHODS)}")
+    if method == "passive":
+        from pimsk.osim.so_passive import run_so_passive
+
+        return run_so_passive(model=model, coordinates=coordinates, out_dir=out_dir, time_range=time_range,
+                              external_loads=external_loads, force_set_files=force_set_files,
+                              replace_force_set=replace_force_set, lowpass_hz=lowpass_hz,
+                              activation_exponent=activation_exponent, use_muscle_physiology=use_muscle_physiology,
+                              tendon=tendon, log_file=log_file, name=name, subject=subject, trial=trial,
+                              timeout_s=timeout_s)
     setup = build_so_setup(model=model, coordinates=coordinates, out_dir=out_dir, time_range=time_range,
                            external_loads=external_loads, force_set_files=force_set_files,
                            replace_force_set=replace_force_set, lowpass_hz=lowpass_hz,

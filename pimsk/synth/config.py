@@ -4,6 +4,8 @@ The subject file itself is validated against ``pimsk/schemas/subject.schema.json
 object is free-form there); every problem raises :class:`pimsk.errors.ConfigError` naming the file and
 the field. Per-trial synth settings: ``duration_s``, ``pose_deg`` (initial pose), ``locked_coordinates_deg``
 (held by the set-up: seat, brace), ``muscles`` (the trial's model keeps only these), ``excitation``.
+A dynamic trial's analysis window is the subject file's ``trials[].time_range_s`` (what a lab analyses of a
+recording that starts and ends with some rest: the filters' end effects fall in that padding).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pimsk.errors import ConfigError
-from pimsk.synth.excitation import Burst
+from pimsk.synth.excitation import MIN_EXCITATION, Burst
 
 PARAMETERS = ("max_isometric_force", "optimal_fiber_length", "tendon_slack_length",
               "pennation_angle_at_optimal", "max_contraction_velocity")
@@ -49,6 +51,7 @@ class TrialSpec:
     muscles: tuple[str, ...] | None
     baseline: dict[str, float] | float
     bursts: tuple[Burst, ...]
+    window_s: tuple[float, float] | None = None  # analysis window (s) inside [0, duration_s]
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ class SynthConfig:
     integrator_method: str
     integrator_accuracy: float
     trials: tuple[TrialSpec, ...]
+    min_excitation: float = MIN_EXCITATION
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -231,16 +235,25 @@ def load_synth_config(path: str | Path) -> SynthConfig:
             baseline = {str(k): r.number(baseline, k, f"{fname}.excitation.baseline", lo=0, hi=1) for k in baseline}
         else:
             baseline = r.number(exc, "baseline", f"{fname}.excitation", default=0.0, lo=0.0, hi=1.0)
+        duration = r.number(st, "duration_s", fname, lo=0.05, hi=60.0)
+        window = None
+        if kind == "dynamic" and t.get("time_range_s") is not None:
+            t0, t1 = (float(x) for x in t["time_range_s"])
+            if not 0.0 <= t0 < t1 <= duration:
+                raise r.fail(f"trials.{name}.time_range_s", f"[{t0}, {t1}] is not a window inside the synthesised "
+                             f"0..{duration} s (synth.trials.{name}.duration_s)")
+            window = (t0, t1)
         trials.append(TrialSpec(
             name=name,
             file=str(t["file"]),
             kind=kind,
-            duration_s=r.number(st, "duration_s", fname, lo=0.05, hi=60.0),
+            duration_s=duration,
             pose_rad=r.angles(st.get("pose_deg"), f"{fname}.pose_deg"),
             locked_rad=r.angles(st.get("locked_coordinates_deg"), f"{fname}.locked_coordinates_deg"),
             muscles=None if muscles is None else tuple(muscles),
             baseline=baseline,
             bursts=_bursts(r, exc.get("bursts"), f"{fname}.excitation.bursts"),
+            window_s=window,
         ))
     unknown = sorted(set(syn_trials) - {t["name"] for _, t in listed})
     if unknown:
@@ -272,5 +285,6 @@ def load_synth_config(path: str | Path) -> SynthConfig:
         integrator_method=method,
         integrator_accuracy=r.number(integ, "accuracy", "synth.integrator", default=1e-5, lo=1e-10, hi=1e-2),
         trials=tuple(trials),
+        min_excitation=r.number(syn, "min_excitation", "synth", default=MIN_EXCITATION, lo=0.0, hi=0.5),
         raw=doc,
     )

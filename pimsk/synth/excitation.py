@@ -3,6 +3,12 @@
 A burst of amplitude ``A`` and length ``T_b = duty * period`` is ``A sin^2(pi tau / T_b)`` for
 ``0 <= tau <= T_b`` (a raised cosine: continuous with a continuous first derivative, so the forward
 integration sees no kinks). Excitation = clip(baseline + sum of bursts, min_excitation, 1).
+
+The floor :data:`MIN_EXCITATION` = 0.02 stands for the resting tone of a relaxed muscle (a living muscle is
+never fully silent) and equals the floor OpenSim's Computed Muscle Control puts on excitations
+(``CMC.cpp``, ``MIN_CMC_CONTROL_VALUE``) and the ``min_control`` of the code-built models' muscles
+(``pimsk.osim.models.common.MIN_CONTROL``), so SO and CMC on the synthetic data have the truth's lower bound
+and are not forced to co-contract above it. A subject file may change it (``synth.min_excitation``).
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+MIN_EXCITATION = 0.02
 
 
 @dataclass(frozen=True)
@@ -51,7 +59,7 @@ class ExcitationPattern:
     muscles: tuple[str, ...]
     baseline: dict[str, float]
     bursts: tuple[Burst, ...] = ()
-    min_excitation: float = 0.01
+    min_excitation: float = MIN_EXCITATION
 
     def __post_init__(self) -> None:
         known = set(self.muscles)

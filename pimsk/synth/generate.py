@@ -10,6 +10,7 @@ forces, muscle moments) goes to ``truth/``. Same seed and settings -> byte-ident
 
 from __future__ import annotations
 
+import hashlib
 import time
 import zlib
 from dataclasses import dataclass, field, replace
@@ -64,7 +65,17 @@ def _pattern(cfg: SynthConfig, trial: TrialSpec, muscles: list[str]) -> Excitati
     if unknown:
         raise ConfigError(f"baseline names muscles not in this trial's model: {unknown}", subject=cfg.subject,
                           trial=trial.name, file=str(cfg.path), field=f"synth.trials.{trial.name}.excitation.baseline")
-    return ExcitationPattern(tuple(muscles), dict(baseline), trial.bursts)
+    return ExcitationPattern(tuple(muscles), dict(baseline), trial.bursts, min_excitation=cfg.min_excitation)
+
+
+def shortened(trial: TrialSpec, max_duration_s: float) -> TrialSpec:
+    """The trial with its analysis window cut to ``max_duration_s`` (the rest before and after it kept, so a
+    short run is padded like a full one); a trial without a window is cut to ``max_duration_s`` in all."""
+    if trial.window_s is None:
+        return replace(trial, duration_s=min(trial.duration_s, max_duration_s))
+    t0, t1 = trial.window_s
+    t1_new = min(t1, t0 + max_duration_s)
+    return replace(trial, duration_s=min(trial.duration_s, t1_new + (trial.duration_s - t1)), window_s=(t0, t1_new))
 
 
 def _emg(cfg: SynthConfig, sim: SimResult, pattern: ExcitationPattern, rng: np.random.Generator):
@@ -86,7 +97,8 @@ def synthesize(config_path: str | Path, out_dir: str | Path, seed: int | None = 
                max_duration_s: float | None = None, only_trials: list[str] | None = None) -> SynthReport:
     """Make the subject's C3D files and truth under ``out_dir``; see the module docstring.
 
-    seed: overrides ``synth.seed``; max_duration_s: shortens every trial (quick runs, tests);
+    seed: overrides ``synth.seed``; max_duration_s: shortens every trial's analysis window (the padding
+    around it is kept; a trial without a window is cut to it) (quick runs, tests);
     only_trials: names of the trials to make (default all in ``synth.trials``).
     """
     from pimsk.osim.logging import quiet_opensim
@@ -103,7 +115,7 @@ def synthesize(config_path: str | Path, out_dir: str | Path, seed: int | None = 
                               field="synth.trials")
         trials = [t for t in trials if t.name in only_trials]
     if max_duration_s is not None:
-        trials = [replace(t, duration_s=min(t.duration_s, max_duration_s)) for t in trials]
+        trials = [shortened(t, max_duration_s) for t in trials]
     try:
         rot = lab_rotation(cfg.lab_to_opensim)
     except ValueError as exc:
@@ -143,6 +155,7 @@ def synthesize(config_path: str | Path, out_dir: str | Path, seed: int | None = 
             "model": f"{TRUTH_DIR}/{trial.name}/model.osim",
             "files": {k: f"{TRUTH_DIR}/{trial.name}/{v}" for k, v in files.items()},
             "duration_s": float(sim.time_s[-1]),
+            "analysis_window_s": None if trial.window_s is None else list(trial.window_s),
             "n_frames": len(sim.time_s),
             "muscles": sim.muscles,
             "free_coordinates": sim.free_coordinates,
@@ -168,6 +181,7 @@ def synthesize(config_path: str | Path, out_dir: str | Path, seed: int | None = 
     truth = {
         "subject": cfg.subject,
         "config": str(config_path),
+        "config_sha256": hashlib.sha256(Path(config_path).read_bytes()).hexdigest(),
         "seed": cfg.seed,
         "mass_kg": cfg.mass_kg,
         "height_m": cfg.height_m,
@@ -185,6 +199,7 @@ def synthesize(config_path: str | Path, out_dir: str | Path, seed: int | None = 
                               "truth": subject.params_truth},
         "lab_to_opensim": {"spec": cfg.lab_to_opensim, "matrix": rot,
                            "convention": "p_opensim = matrix @ p_lab; C3D markers are in the lab frame, mm"},
+        "min_excitation": cfg.min_excitation,
         "marker_rate_hz": cfg.marker_rate_hz,
         "emg_rate_hz": cfg.emg_rate_hz,
         "noise": {"marker_sd_mm": cfg.noise.marker_sd_mm, "emg_floor_rms_uv": cfg.noise.emg_floor_uv,

@@ -12,25 +12,30 @@ What a synthetic subject needs beyond a lab subject, and how it is given here:
   is the truth's ``model_mass_kg`` (the generic model's mass x body mass / generic body mass), not the
   subject's body mass (``truth.json``: ``model_mass_note``).
 - **Trial set-up.** ``synth.trials.<trial>.locked_coordinates_deg`` (seat, brace) and ``.muscles`` (the
-  determinate pair) describe the experiment: the trial's model (``<trial>/model/model.osim``) is the
-  scaled model with those coordinates locked at those angles and only those muscles kept; IK, ID, SO and
-  CMC of the trial use it.
+  determinate pair) describe the experiment (a ``trials[]`` entry's own fields take precedence:
+  :func:`pimsk.osim.trial_model.trial_setup`): IK and ID get ``--lock``, SO and CMC ``--lock`` and
+  ``--keep-muscles``, exactly as the workflow's rules pass them; each verb writes the trial's model
+  (``<trial>/<step>/model_trial.osim``) beside its results.
 - **EMG channels.** Only channels whose muscle the trial's model keeps are in its C3D file.
+- **Analysis window.** IK runs on the whole recording; ID, SO and CMC on the trial's analysis window
+  (``truth.json``: ``analysis_window_s``, the subject file's ``time_range_s``, cut as a quick run cuts it), so
+  the low-pass filters' and splines' end effects fall in the padding recorded around it.
 
 Processing settings come from the subject file where the workflow reads them (``inverse_dynamics``,
-``so``, ``cmc``: ``lowpass_hz`` ...); the keyword defaults below apply where it gives none.
+``so``, ``cmc``: ``lowpass_hz`` ...; ``so``: ``method``, ``tendon``, ``activation_exponent``); the keyword
+defaults below apply where it gives none.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pimsk.errors import ConfigError, OpenSimToolError, PimskError
+from pimsk.osim.trial_model import format_lock, format_muscles, trial_setup
 from pimsk.validate.truth import TRUTH_JSON, load_truth
 
 STEPS = ("synth", "c3d", "scale", "ik", "id", "so", "cmc")
@@ -70,51 +75,6 @@ def _lowpass(doc: dict, section: str, default: float | None) -> float | None:
     return None if value is None else float(value)
 
 
-def trial_setup(doc: dict, trial: str) -> tuple[dict[str, float], list[str] | None]:
-    """(locked coordinates in degrees, muscles to keep or None) of a trial, from ``synth.trials.<trial>``."""
-    spec = ((doc.get("synth") or {}).get("trials") or {}).get(trial) or {}
-    locked = {str(k): float(v) for k, v in (spec.get("locked_coordinates_deg") or {}).items()}
-    muscles = spec.get("muscles")
-    return locked, (None if muscles is None else [str(m) for m in muscles])
-
-
-def write_trial_model(scaled_model: str | Path, out_path: str | Path, *, locked_deg: dict[str, float],
-                      muscles: Sequence[str] | None, subject: str | None = None, trial: str | None = None) -> Path:
-    """The scaled model with ``locked_deg`` coordinates locked at those angles (deg) and only ``muscles`` kept
-    (None: all); other forces are kept. Raises ConfigError naming an unknown coordinate or muscle."""
-    import opensim as osim
-
-    from pimsk.osim.logging import quiet_opensim
-
-    quiet_opensim()
-    model = osim.Model(str(scaled_model))
-    names = [model.getMuscles().get(i).getName() for i in range(model.getMuscles().getSize())]
-    if muscles is not None:
-        unknown = sorted(set(muscles) - set(names))
-        if unknown:
-            raise ConfigError(f"muscles {unknown} are not in the model", subject=subject, trial=trial,
-                              file=str(scaled_model), field=f"synth.trials.{trial}.muscles")
-        forces = model.updForceSet()
-        for name in names:
-            if name not in muscles:
-                forces.remove(forces.getIndex(name))
-    coords = model.updCoordinateSet()
-    for name, deg in locked_deg.items():
-        if not coords.contains(name):
-            raise ConfigError(f"coordinate {name!r} is not in the model", subject=subject, trial=trial,
-                              file=str(scaled_model), field=f"synth.trials.{trial}.locked_coordinates_deg")
-        c = coords.get(name)
-        c.setDefaultValue(deg if c.getMotionType() == osim.Coordinate.Translational else math.radians(deg))
-        c.setDefaultLocked(True)
-    model.setName(f"{model.getName()}_{trial}" if trial else model.getName())
-    model.finalizeConnections()
-    model.initSystem()
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    model.printToXML(str(out_path))
-    return out_path
-
-
 def _emg_map(doc: dict, truth_trial: dict | None) -> str:
     """``--emg-map`` for a trial: the subject's channels whose muscle the trial's C3D holds ('none' if none)."""
     channels = (doc.get("emg") or {}).get("channels") or {}
@@ -142,16 +102,18 @@ def process_subject(
     cmc_lowpass_hz: float | None = 6.0,
     cmc_time_range: tuple[float, float] | None = None,
     cmc_trials: Sequence[str] | None = None,
+    force_synth: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> ProcessReport:
     """Make (``synth``) and process one synthetic subject under ``results_root/<subject id>/``.
 
-    steps: any of :data:`STEPS` in that order (``synth`` is skipped when ``synth/truth/truth.json`` exists
-    and no seed/duration is asked); trials: dynamic trials to process (default all the truth has);
+    steps: any of :data:`STEPS` in that order (``synth`` is skipped when ``synth/truth/truth.json`` exists, was
+    made from this very subject file (``config_sha256``), no seed/duration is asked and not ``force_synth``:
+    after a change to the synth code, force it); trials: dynamic trials to process (default all the truth has);
     ``*_lowpass_hz``: used where the subject file's ``inverse_dynamics`` / ``so`` / ``cmc`` sections give no
     ``lowpass_hz`` (the ``cmc`` verb's own default is no filter, which leaves marker noise in CMC's
-    accelerations); cmc_time_range (s): CMC window (default the whole trial); cmc_trials: trials CMC runs on
-    (default ``trials``).
+    accelerations); cmc_time_range (s): CMC window (default the trial's analysis window, else the whole
+    trial); cmc_trials: trials CMC runs on (default ``trials``).
     """
     import time
 
@@ -178,7 +140,8 @@ def process_subject(
         say(f"{subject}: {key} {report.wall_s[key]:.1f} s")
 
     truth_file = root / TRUTH_JSON
-    if "synth" in steps and (not truth_file.is_file() or seed is not None or max_duration_s is not None):
+    if "synth" in steps and (force_synth or seed is not None or max_duration_s is not None
+                             or not _synth_is_current(truth_file, subject_file)):
         if synth_dir.exists():
             shutil.rmtree(synth_dir)
         args = ["synth", "--config", subject_file, "--out", synth_dir]
@@ -237,39 +200,51 @@ def process_subject(
 
     for trial in dynamic:
         folder = root / trial
-        locked, muscles = trial_setup(doc, trial)
-        if locked or muscles is not None:
-            model = folder / "model" / "model.osim"
-            if any(s in steps for s in ("scale", "ik", "id", "so", "cmc")):
-                write_trial_model(labels_model, model, locked_deg=locked, muscles=muscles, subject=subject,
-                                  trial=trial)
-            ik_model = id_model = model
-        else:
-            model, ik_model, id_model = labels_model, scaled, scaled
+        # the trial's model (pimsk.osim.trial_model): each verb writes it beside its results, as in the workflow
+        setup = trial_setup(doc, trial)
+        lock = ["--lock", format_lock(setup.locked_deg)] if setup.locked_deg else []
+        keep = ["--keep-muscles", format_muscles(setup.muscles)] if setup.muscles is not None else []
+        model, ik_model, id_model = labels_model, scaled, scaled
         coords = folder / "ik" / "coordinates.mot"
         common = ["--subject", subject, "--trial", trial]
+        window = truth["trials"][trial].get("analysis_window_s")
+        window_args = ["--time-range", *window] if window else []
         if "ik" in steps:
             timed(f"ik/{trial}", lambda: _pimsk(["ik", "--model", ik_model, "--trc", c3d_dir(trial) / "markers.trc",
-                                                 "--out", folder / "ik", *common], "ik", subject, trial))
+                                                 "--out", folder / "ik", *common, *lock], "ik", subject, trial))
         if "id" in steps:
-            args = ["id", "--model", id_model, "--coordinates", coords, "--out", folder / "id", *common,
-                    "--lowpass-hz", _arg_hz(_lowpass(doc, "inverse_dynamics", id_lowpass_hz))]
+            args = ["id", "--model", id_model, "--coordinates", coords, "--out", folder / "id", *common, *lock,
+                    *window_args, "--lowpass-hz", _arg_hz(_lowpass(doc, "inverse_dynamics", id_lowpass_hz))]
             timed(f"id/{trial}", lambda: _pimsk(args, "id", subject, trial))
         if "so" in steps:
-            args = ["so", "--model", model, "--coordinates", coords, "--out", folder / "so", *common,
-                    "--lowpass-hz", _arg_hz(_lowpass(doc, "so", so_lowpass_hz))]
-            if "activation_exponent" in _section(doc, "so"):
-                args += ["--activation-exponent", _section(doc, "so")["activation_exponent"]]
+            args = ["so", "--model", model, "--coordinates", coords, "--out", folder / "so", *common, *lock, *keep,
+                    *window_args, "--lowpass-hz", _arg_hz(_lowpass(doc, "so", so_lowpass_hz))]
+            for key in ("activation_exponent", "method", "tendon"):
+                if key in _section(doc, "so"):
+                    args += [f"--{key.replace('_', '-')}", _section(doc, "so")[key]]
             timed(f"so/{trial}", lambda: _pimsk(args, "so", subject, trial))
         if "cmc" in steps and (cmc_trials is None or trial in cmc_trials):
-            args = ["cmc", "--model", model, "--kinematics", coords, "--out", folder / "cmc", *common,
+            args = ["cmc", "--model", model, "--kinematics", coords, "--out", folder / "cmc", *common, *lock, *keep,
                     "--lowpass-hz", _arg_hz(_lowpass(doc, "cmc", cmc_lowpass_hz))]
             if cmc_time_range is not None:
                 args += ["--time-range", *cmc_time_range]
+            else:
+                args += window_args
             if "cmc_window_s" in _section(doc, "cmc"):
                 args += ["--cmc-window-s", _section(doc, "cmc")["cmc_window_s"]]
             timed(f"cmc/{trial}", lambda: _pimsk(args, "cmc", subject, trial))
     return report
+
+
+def _synth_is_current(truth_file: Path, subject_file: str | Path) -> bool:
+    """True when ``truth_file`` exists and records the sha256 of ``subject_file`` as it is now."""
+    import hashlib
+
+    try:
+        recorded = json.loads(truth_file.read_text()).get("config_sha256")
+    except (OSError, ValueError):
+        return False
+    return recorded == hashlib.sha256(Path(subject_file).read_bytes()).hexdigest()
 
 
 def _arg_hz(value: float | None) -> float:

@@ -22,10 +22,12 @@ Metrics (limits from issue [F3], "done when"):
   agonist-antagonist pair, per free coordinate), none for a *redundant* one: there the gap is measured
   and reported, not asserted.
 
-Errors are taken over an analysis window, the trial minus ``edge_s`` at each end: the low-pass filter
+Errors are taken over each trial's analysis window (``truth.json``: ``analysis_window_s``, the subject file's
+``time_range_s``), which leaves out the rest recorded before and after the motion: the low-pass filter
 (reflection padding + IIR) and spline differentiation that ID, SO and CMC apply to the coordinates distort
-accelerations in the first and last ~0.1 s of a record. Every row also gives the error over the whole
-trial (``error_whole``), so nothing is hidden.
+accelerations near the ends of a record, and the padding is there for them. A trial without a window is
+compared over the whole overlap of estimate and truth. Every row also gives the error over the whole overlap
+(``error_whole``; IK runs on the whole recording, so its rows include the padding), so nothing is hidden.
 """
 
 from __future__ import annotations
@@ -47,7 +49,6 @@ SCALE_LIMIT_PCT = 2.0
 COORDINATE_LIMIT_DEG = 1.0
 MOMENT_LIMIT_PCT_RANGE = 2.0
 FORCE_LIMIT_PCT_PEAK = 10.0
-DEFAULT_EDGE_S = 0.1
 
 TRUTH_JSON = Path("synth") / "truth" / "truth.json"
 SCALE_SET = Path("scale") / "scale_set.xml"
@@ -178,8 +179,10 @@ def _unique_times(t: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.nda
     return t[keep], values[keep]
 
 
-def _window(t: np.ndarray, edge_s: float) -> np.ndarray:
-    return (t >= t[0] + edge_s - 1e-9) & (t <= t[-1] - edge_s + 1e-9)
+def _window(t: np.ndarray, window_s: Sequence[float] | None) -> np.ndarray:
+    if window_s is None:
+        return np.ones_like(t, dtype=bool)
+    return (t >= float(window_s[0]) - 1e-9) & (t <= float(window_s[1]) + 1e-9)
 
 
 def rmse(a: np.ndarray, b: np.ndarray) -> float:
@@ -202,17 +205,17 @@ class SeriesError:
 
 
 def series_error(t_truth: np.ndarray, truth: np.ndarray, t_est: np.ndarray, est: np.ndarray,
-                 edge_s: float) -> SeriesError:
+                 window_s: Sequence[float] | None = None) -> SeriesError:
     """Compare ``est`` (its own times) with ``truth`` on the truth's samples: the analysis window is the
-    overlap of the two minus ``edge_s`` at each end of the *truth* trial."""
+    overlap of the two inside ``window_s`` (t0, t1 in s; None: the whole overlap)."""
     t_est, est = _unique_times(np.asarray(t_est, dtype=float), np.asarray(est, dtype=float))
     inside, est_i = _on_truth_times(t_truth, t_est, est)
     if inside.sum() < 2:
         raise FileFormatError("the estimate does not overlap the truth in time")
     t, y = t_truth[inside], truth[inside]
-    w = _window(t_truth, edge_s)[inside]
+    w = _window(t_truth, window_s)[inside]
     if w.sum() < 2:
-        w = np.ones_like(t, dtype=bool)
+        raise FileFormatError(f"the estimate has fewer than two samples inside the analysis window {window_s}")
     return SeriesError(rmse=rmse(est_i[w], y[w]), rmse_whole=rmse(est_i, y), truth_peak=float(np.max(np.abs(y[w]))),
                        truth_range=float(np.ptp(y[w])), t0_s=float(t[w][0]), t1_s=float(t[w][-1]),
                        n_frames=int(w.sum()))
@@ -240,10 +243,10 @@ def scale_rows(truth: dict, scale_set: str | Path, subject: str) -> list[Row]:
 
 
 def coordinate_rows(subject: str, trial: str, config: str, truth_q: Table, ik_q: Table, free: Sequence[str],
-                    edge_s: float) -> list[Row]:
+                    window_s: Sequence[float] | None = None) -> list[Row]:
     rows = []
     for c in free:
-        e = series_error(truth_q.time_s, _degrees(truth_q, c), ik_q.time_s, _degrees(ik_q, c), edge_s)
+        e = series_error(truth_q.time_s, _degrees(truth_q, c), ik_q.time_s, _degrees(ik_q, c), window_s)
         rows.append(Row(subject, trial, "ik", "coordinate", c, config, e.rmse, "deg", COORDINATE_LIMIT_DEG,
                         e.rmse < COORDINATE_LIMIT_DEG, error_whole=e.rmse_whole, rmse=e.rmse, rmse_unit="deg",
                         t0_s=e.t0_s, t1_s=e.t1_s, n_frames=e.n_frames))
@@ -251,11 +254,11 @@ def coordinate_rows(subject: str, trial: str, config: str, truth_q: Table, ik_q:
 
 
 def moment_rows(subject: str, trial: str, config: str, truth_m: Table, id_m: Table, free: Sequence[str],
-                edge_s: float) -> list[Row]:
+                window_s: Sequence[float] | None = None) -> list[Row]:
     rows = []
     for c in free:
         label = f"{c}_moment"
-        e = series_error(truth_m.time_s, truth_m.column(label), id_m.time_s, id_m.column(label), edge_s)
+        e = series_error(truth_m.time_s, truth_m.column(label), id_m.time_s, id_m.column(label), window_s)
         pct = _pct(e.rmse, e.truth_range)
         rows.append(Row(subject, trial, "id", "net_moment", c, config, pct, "% of range", MOMENT_LIMIT_PCT_RANGE,
                         pct < MOMENT_LIMIT_PCT_RANGE, error_whole=_pct(e.rmse_whole, e.truth_range), rmse=e.rmse,
@@ -264,14 +267,14 @@ def moment_rows(subject: str, trial: str, config: str, truth_m: Table, id_m: Tab
 
 
 def force_rows(subject: str, trial: str, config: str, step: str, truth_f: Table, est_f: Table,
-               muscles: Sequence[str], edge_s: float) -> list[Row]:
+               muscles: Sequence[str], window_s: Sequence[float] | None = None) -> list[Row]:
     """Tendon force errors of one method (``step`` so or cmc); limit only for a determinate trial."""
     limit = FORCE_LIMIT_PCT_PEAK if config == "determinate" else None
     rows = []
     for m in muscles:
         if m not in est_f.labels:
             raise FileFormatError(f"no column for muscle {m!r}", file=est_f.name, field=m)
-        e = series_error(truth_f.time_s, truth_f.column(m), est_f.time_s, est_f.column(m), edge_s)
+        e = series_error(truth_f.time_s, truth_f.column(m), est_f.time_s, est_f.column(m), window_s)
         pct = _pct(e.rmse, e.truth_peak)
         rows.append(Row(subject, trial, step, "muscle_force", m, config, pct, "% of peak", limit,
                         None if limit is None else pct < limit, error_whole=_pct(e.rmse_whole, e.truth_peak),
@@ -289,12 +292,13 @@ def _one(folder: Path, pattern: str) -> Path | None:
 
 
 def validate_results(results_dir: str | Path, truth_json: str | Path | None = None, *,
-                     trials: Iterable[str] | None = None, steps: Iterable[str] = ("scale", "ik", "id", "so", "cmc"),
-                     edge_s: float = DEFAULT_EDGE_S) -> Validation:
+                     trials: Iterable[str] | None = None,
+                     steps: Iterable[str] = ("scale", "ik", "id", "so", "cmc")) -> Validation:
     """Compare every result found under ``results_dir`` (one subject) with the truth.
 
     truth_json: default ``results_dir/synth/truth/truth.json``; trials: default every dynamic trial of the
-    truth; steps: which results to compare. Result files that are absent are listed in ``missing``.
+    truth; steps: which results to compare. Errors over each trial's ``analysis_window_s`` (module doc).
+    Result files that are absent are listed in ``missing``.
     """
     results = Path(results_dir)
     truth = load_truth(truth_json or results / TRUTH_JSON)
@@ -324,18 +328,20 @@ def validate_results(results_dir: str | Path, truth_json: str | Path | None = No
         spec = truth["trials"][trial]
         config = trial_config(spec)
         free = list(spec["free_coordinates"])
+        window = spec.get("analysis_window_s")
         folder = results / trial
         files = {k: synth / v for k, v in spec["files"].items()}
         if "ik" in steps:
             path = folder / "ik" / "coordinates.mot"
             if path.is_file():
-                rows += coordinate_rows(subject, trial, config, _read(files["coordinates"]), _read(path), free, edge_s)
+                rows += coordinate_rows(subject, trial, config, _read(files["coordinates"]), _read(path), free,
+                                        window)
             else:
                 missing.append(str(path))
         if "id" in steps:
             path = folder / "id" / "moments.sto"
             if path.is_file():
-                rows += moment_rows(subject, trial, config, _read(files["moments"]), _read(path), free, edge_s)
+                rows += moment_rows(subject, trial, config, _read(files["moments"]), _read(path), free, window)
             else:
                 missing.append(str(path))
         for step in ("so", "cmc"):
@@ -347,7 +353,7 @@ def validate_results(results_dir: str | Path, truth_json: str | Path | None = No
                 continue
             est = _read(path)
             est.name = str(path)
-            rows += force_rows(subject, trial, config, step, _read(files["forces"]), est, spec["muscles"], edge_s)
+            rows += force_rows(subject, trial, config, step, _read(files["forces"]), est, spec["muscles"], window)
     return Validation(subject, rows, missing)
 
 

@@ -1,18 +1,17 @@
 """The OpenSim stage recovers the demo subjects' known truth (issue [F3], "done when" bullets 1 and 2).
 
-A short seeded run (every trial cut to DURATION_S) of both demo subjects goes synth -> c3d -> scale -> IK ->
-ID -> SO (and CMC on the determinate trial) through the `pimsk` verbs (pimsk.validate.process), and every
+A short seeded run (every trial's analysis window cut to DURATION_S, the rest recorded around it kept) of both
+demo subjects goes synth -> c3d -> scale -> IK -> ID -> SO (and CMC on the determinate trial) through the
+`pimsk` verbs (pimsk.validate.process) with the subject files' settings (low-pass cutoffs, SO method), and every
 result is compared with the truth files (pimsk.validate.truth). Limits are the issue's: scale factors within
 2 %, coordinate RMSE < 1 deg, net joint moment RMSE < 2 % of its range, and for the determinate trial (one
 agonist-antagonist pair) SO/CMC tendon forces within 10 % RMSE (of the truth's peak). Errors are taken over
-each trial minus 0.1 s at each end (filter end effects; the whole-trial numbers are printed beside them).
+each trial's analysis window (time_range_s; the whole-overlap numbers are printed beside them).
 
 The truth net moment is the truth's muscle moment: tests/integration/test_synth.py shows with OpenSim's
 InverseDynamicsSolver on the true states that it is the net generalized force of the true motion.
 
-Quantities that miss a limit for an identified cause outside this module are marked xfail(strict=True) with
-that cause, so the day the cause is fixed the test fails until the mark is removed. The redundant trials'
-force gaps are measured and printed, not asserted beyond sanity.
+The redundant trials' force gaps are measured and printed, not asserted beyond sanity.
 """
 
 from __future__ import annotations
@@ -40,30 +39,6 @@ def _trials(path) -> list[str]:
 
 
 TRIALS = [(s, t) for s, path in SUBJECT_FILES.items() for t in _trials(path)]
-
-# Known misses, each with its measured cause (see the module docstring and the report of pimsk.validate).
-MOMENT_MISSES = {
-    ("demo_wrist", "flex_fast"): (
-        "wrist net moment spans only ~0.45 N m; with 0.5 mm marker noise (IK 0.25 deg RMS) no single low-pass "
-        "cutoff serves all wrist trials: 6 Hz (the ID default) cuts the fast trial's 2 Hz bursts (~5 % of range), "
-        ">= 10 Hz lets noise through on the slow one; needs a per-trial cutoff or less noisy/faster-sampled markers"),
-    ("demo_wrist", "flex_medium"): (
-        "as flex_fast: at the 6 Hz ID cutoff the 1 Hz wrist bursts are attenuated (~2.2 % of range)"),
-}
-FORCE_MISSES = {
-    ("so", "vas_int_r"): (
-        "OpenSim's StaticOptimization overrides each muscle's force with a*F_active (calcInextensibleTendon"
-        "ActiveFiberForce): passive fiber force is left out, while the truth's vas_int_r carries up to ~165 N "
-        "of passive force in deep flexion"),
-    ("so", "bifemsh_r"): (
-        "OpenSim SO leaves out passive fiber force: the truth's bifemsh_r works against vas_int_r's passive force "
-        "(~75 N at -60 deg) that SO does not see, so SO's bifemsh_r is far too small during its burst"),
-    ("cmc", "bifemsh_r"): (
-        "CMC floors muscle excitations at 0.02 (CMC.cpp MIN_CMC_CONTROL_VALUE) while the synth floor is 0.01, "
-        "adding ~10 N of co-contraction, and the truth's bifemsh_r/vas_int_r parameters are perturbed "
-        "(F_max -10 %/+15 %, slack +2 %) which changes the passive forces CMC models"),
-}
-
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory, opensim_module):
@@ -117,9 +92,7 @@ def test_coordinates_rmse_below_1_deg(validations, subject, trial):
         assert r.error_whole < 1.0
 
 
-@pytest.mark.parametrize("subject,trial", [
-    pytest.param(s, t, marks=pytest.mark.xfail(strict=True, reason=MOMENT_MISSES[(s, t)]))
-    if (s, t) in MOMENT_MISSES else (s, t) for s, t in TRIALS])
+@pytest.mark.parametrize("subject,trial", TRIALS)
 def test_net_moments_rmse_below_2_percent_of_range(validations, subject, trial):
     rows = _rows(validations, subject, trial=trial, quantity="net_moment")
     assert rows
@@ -135,10 +108,7 @@ def _determinate_cases():
             spec = yaml.safe_load(SUBJECT_FILES[subject].read_text())["synth"]["trials"][trial]
             for step in ("so", "cmc"):
                 for muscle in spec["muscles"]:
-                    reason = FORCE_MISSES.get((step, muscle))
-                    marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-                    cases.append(pytest.param(subject, trial, step, muscle, marks=marks,
-                                              id=f"{trial}-{step}-{muscle}"))
+                    cases.append(pytest.param(subject, trial, step, muscle, id=f"{trial}-{step}-{muscle}"))
     return cases
 
 

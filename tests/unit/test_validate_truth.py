@@ -16,8 +16,8 @@ def test_series_error_constant_offset_and_window():
     t = np.arange(0, 2.001, 0.01)
     truth = 10 * np.sin(2 * np.pi * t)           # range 20, peak 10
     est = truth + 0.5
-    est[:5] += 100.0                              # a start transient inside the 0.1 s edge only
-    e = vt.series_error(t, truth, t, est, edge_s=0.1)
+    est[:5] += 100.0                              # a start transient before the analysis window only
+    e = vt.series_error(t, truth, t, est, window_s=(0.1, 1.9))
     assert e.rmse == pytest.approx(0.5, abs=1e-12)
     assert e.t0_s == pytest.approx(0.1) and e.t1_s == pytest.approx(1.9)
     assert e.n_frames == 181
@@ -30,7 +30,7 @@ def test_series_error_interpolates_an_irregular_estimate_inside_its_span():
     t = np.linspace(0.0, 1.0, 101)
     truth = 3.0 * t                                # linear: interpolation is exact
     t_est = np.array([0.2, 0.33, 0.5, 0.71, 0.8])  # e.g. CMC's own steps, shorter than the trial
-    e = vt.series_error(t, truth, t_est, 3.0 * t_est + 1.0, edge_s=0.0)
+    e = vt.series_error(t, truth, t_est, 3.0 * t_est + 1.0, window_s=None)
     assert e.rmse == pytest.approx(1.0, abs=1e-12)
     assert e.t0_s == pytest.approx(0.2) and e.t1_s == pytest.approx(0.8)
 
@@ -38,7 +38,9 @@ def test_series_error_interpolates_an_irregular_estimate_inside_its_span():
 def test_series_error_refuses_no_overlap():
     t = np.linspace(0, 1, 11)
     with pytest.raises(FileFormatError):
-        vt.series_error(t, t, t + 5.0, t, edge_s=0.0)
+        vt.series_error(t, t, t + 5.0, t, window_s=None)
+    with pytest.raises(FileFormatError):  # overlap, but not inside the analysis window
+        vt.series_error(t, t, t[:4], t[:4], window_s=(0.5, 1.0))
 
 
 def _table(labels, data, in_degrees=False):
@@ -50,22 +52,22 @@ def test_coordinates_compared_in_degrees_whatever_the_file_says():
     q_rad = np.linspace(0, 1, 50)
     truth = _table(["knee"], np.degrees(q_rad)[:, None], in_degrees=True)
     est = _table(["knee"], (q_rad + math.radians(0.5))[:, None], in_degrees=False)
-    (row,) = vt.coordinate_rows("s", "t", "determinate", truth, est, ["knee"], edge_s=0.0)
+    (row,) = vt.coordinate_rows("s", "t", "determinate", truth, est, ["knee"], window_s=None)
     assert row.error == pytest.approx(0.5, abs=1e-9) and row.passed is True
 
 
 def test_moment_error_is_percent_of_truth_range_and_forces_of_peak():
     tau = np.concatenate([np.linspace(-5, 15, 50), np.linspace(15, -5, 50)])   # range 20
     (m,) = vt.moment_rows("s", "t", "redundant", _table(["knee_moment"], tau[:, None]),
-                          _table(["knee_moment"], (tau + 0.3)[:, None]), ["knee"], edge_s=0.0)
+                          _table(["knee_moment"], (tau + 0.3)[:, None]), ["knee"], window_s=None)
     assert m.error == pytest.approx(1.5) and m.rmse == pytest.approx(0.3) and m.passed is True
     f = np.concatenate([np.linspace(10, 200, 50), np.linspace(200, 10, 50)])  # peak 200, range 190
     rows = vt.force_rows("s", "t", "determinate", "so", _table(["a"], f[:, None]),
-                         _table(["a", "a_reserve"], np.c_[f - 30.0, f * 0]), ["a"], edge_s=0.0)
+                         _table(["a", "a_reserve"], np.c_[f - 30.0, f * 0]), ["a"], window_s=None)
     assert rows[0].error == pytest.approx(15.0) and rows[0].passed is False and rows[0].limit == 10.0
     assert rows[0].pct_range == pytest.approx(100 * 30 / 190)
     (red,) = vt.force_rows("s", "t", "redundant", "so", _table(["a"], f[:, None]), _table(["a"], f[:, None]),
-                           ["a"], edge_s=0.0)
+                           ["a"], window_s=None)
     assert red.limit is None and red.passed is None and red.error == 0.0
 
 

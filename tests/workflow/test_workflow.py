@@ -7,6 +7,7 @@ lists are derived from the subject files themselves (read here with plain YAML),
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -108,7 +109,11 @@ def _one_line_error(proc: subprocess.CompletedProcess) -> str:
     (lambda d: d["trials"][1]["plates"].update({"1": "right"}), "trials.1.plates"),
     (lambda d: d["static"].update(file="${PIMSK_DATA}/no/such/Static1.c3d"), "static.file"),
     (lambda d: d.update(so={"activation_exponnent": 3}), "so.activation_exponnent"),  # a step setting misspelt
-], ids=["height_in_mm", "plate_side", "missing_c3d", "unknown_so_setting"])
+    (lambda d: d.update(so={"method": "fast"}), "so.method"),                 # not a method `pimsk so` has
+    (lambda d: d["static"].update(muscles=["soleus_r"]), "static.muscles"),   # scaling takes no trial set-up
+    (lambda d: d["ik"].update(whole_trial="yes"), "ik.whole_trial"),
+], ids=["height_in_mm", "plate_side", "missing_c3d", "unknown_so_setting", "so_method", "static_setup",
+        "ik_whole_trial"])
 def test_invalid_subject_file_fails_at_parse_time(tmp_path: Path, data_dir: Path, edit, field: str) -> None:
     subjects = _bad_subject_dir(tmp_path, edit)
     proc = snakemake(tmp_path, "-n", "--config", f"subjects_dir={subjects}", "subjects=[motonms_unipd]", timeout_s=60)
@@ -210,13 +215,21 @@ def test_keep_going_a_failing_trial_keeps_the_others(tmp_path: Path) -> None:
     assert not (r / "flex_fast" / "ik").exists()
     scale_total = [ln for ln in (r / "scale" / "marker_errors.tsv").read_text().splitlines() if ln.startswith("TOTAL")]
     assert scale_total and float(scale_total[0].split()[1]) < 0.02  # RMS (m) after placement
+    truth = json.loads((r / "synth" / "truth" / "truth.json").read_text())["trials"]
     for trial in ("flex_slow", "flex_medium"):
+        # IK covers the whole recording (the truth's coordinates), ID and SO the truth's analysis window: the
+        # subject file's time_range_s cut to synth_max_duration_s as pimsk synth cut it
+        q_true = read_storage(r / "synth" / truth[trial]["files"]["coordinates"])
+        t0_s, t1_s = truth[trial]["analysis_window_s"]
+        assert t1_s - t0_s == pytest.approx(1.0) and q_true.time_s[-1] > t1_s + 0.4  # shortened, padding kept
         q = read_storage(r / trial / "ik" / "coordinates.mot")
-        assert q.time_s[0] == pytest.approx(0.0) and q.time_s[-1] == pytest.approx(1.0)
+        assert q.time_s[0] == pytest.approx(q_true.time_s[0]) and q.time_s[-1] == pytest.approx(q_true.time_s[-1])
         assert "wrist_flexion_r" in q.labels
         moments = read_storage(r / trial / "id" / "moments.sto")
-        assert moments.data.shape[0] == q.data.shape[0] and "wrist_flexion_r_moment" in moments.labels
+        assert moments.time_s[0] == pytest.approx(t0_s) and moments.time_s[-1] == pytest.approx(t1_s)
+        assert "wrist_flexion_r_moment" in moments.labels
         forces = read_storage(r / trial / "so" / "so_StaticOptimization_force.sto")
+        assert forces.time_s[0] == pytest.approx(t0_s) and forces.time_s[-1] == pytest.approx(t1_s)
         assert {"FCR", "FCU", "ECRL", "ECRB", "ECU"} <= set(forces.labels)
         assert (r / trial / "so" / "setup_so.xml").is_file()  # the resolved setup beside the result
         for step in ("c3d", "ik", "id", "so"):
@@ -225,16 +238,23 @@ def test_keep_going_a_failing_trial_keeps_the_others(tmp_path: Path) -> None:
     assert not list(tmp_path.rglob("opensim.log"))
     print(f"keep-going run: {wall_s:.1f} s")
 
-    # an edit of one trial's setting reruns that trial's affected jobs only (parameters, not file dates)
-    doc = yaml.safe_load((subjects / "demo_wrist" / "subject.yaml").read_text())
-    next(t for t in doc["trials"] if t["name"] == "flex_slow")["time_range_s"] = [0.1, 0.9]
+    # an edit of one trial's setting reruns that trial's affected jobs only (parameters, not file dates): the
+    # muscles its model keeps concern SO (and CMC), not IK or ID
+    original = (subjects / "demo_wrist" / "subject.yaml").read_text()
+    doc = yaml.safe_load(original)
+    next(t for t in doc["trials"] if t["name"] == "flex_slow")["muscles"] = ["FCR", "FCU", "ECRL", "ECRB"]
     (subjects / "demo_wrist" / "subject.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-    proc = snakemake(tmp_path, "-n", "--config", f"subjects_dir={subjects}", "subjects=[demo_wrist]",
-                     "steps=[c3d,scale,ik,id,so]", *QUICK, timeout_s=60)
+    dry = ("-n", "--config", f"subjects_dir={subjects}", "subjects=[demo_wrist]", "steps=[c3d,scale,ik,id,so]", *QUICK)
+    proc = snakemake(tmp_path, *dry, timeout_s=60)
     assert proc.returncode == 0
     broken = {(step, "flex_fast") for step in ("c3d", "ik", "id", "so")}  # still to make
-    assert planned_jobs(proc.stdout) == {("ik", "flex_slow"), ("id", "flex_slow"), ("so", "flex_slow"),
-                                         ("all", None)} | broken
+    assert planned_jobs(proc.stdout) == {("so", "flex_slow"), ("all", None)} | broken
+    # a trial's analysis window is part of what pimsk synth records (the truth's window): the subject is remade
+    doc = yaml.safe_load(original)
+    next(t for t in doc["trials"] if t["name"] == "flex_slow")["time_range_s"] = [0.4, 4.5]
+    (subjects / "demo_wrist" / "subject.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    proc = snakemake(tmp_path, *dry, timeout_s=60)
+    assert proc.returncode == 0 and ("synth_demo_wrist", None) in planned_jobs(proc.stdout)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -313,6 +333,104 @@ def test_killed_run_resumes_without_corrupt_outputs(tmp_path: Path) -> None:
         assert q.data.shape[0] == markers.xyz.shape[0] and q.data.shape[0] > 50
     proc = snakemake(tmp_path, "-n", *args, timeout_s=60)
     assert proc.returncode == 0 and "Nothing to be done" in proc.stdout + proc.stderr
+
+
+# ---------------------------------------------------------------------------------------------------------
+# (e) the workflow's labels are the validation path's (pimsk.validate.process), and meet the [F3] limits
+
+
+LABEL_FILES = ("ik/coordinates.mot", "id/moments.sto", "so/so_StaticOptimization_force.sto",
+               "so/so_StaticOptimization_activation.sto", "cmc/cmc_Actuation_force.sto", "cmc/cmc_states.sto")
+
+
+def _demo_leg_knee_pair(tmp_path: Path) -> Path:
+    """demo_leg's subject file with its static and determinate (knee_pair) trials only; its subject file."""
+    doc = subject_doc("demo_leg")
+    doc["trials"] = [t for t in doc["trials"] if t["name"] == "knee_pair"]
+    doc["synth"]["trials"] = {k: v for k, v in doc["synth"]["trials"].items() if k in ("static", "knee_pair")}
+    path = tmp_path / "subjects" / "demo_leg" / "subject.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def _model_xml(path: Path) -> tuple[dict[str, tuple[bool, float]], list[str], float]:
+    """(coordinate -> (locked, default value), muscle names, total body mass in kg) of an .osim file."""
+    root = ET.parse(path).getroot()
+    coords = {c.get("name"): ((c.findtext("locked") or "false").strip() == "true",
+                              float(c.findtext("default_value") or 0.0)) for c in root.iter("Coordinate")}
+    muscles = [m.get("name") for m in root.iter() if m.tag.endswith("Muscle") and m.get("name")]
+    mass = sum(float(b.findtext("mass")) for b in root.iter("Body"))
+    return coords, muscles, mass
+
+
+def test_workflow_labels_are_the_validation_paths(tmp_path: Path, opensim_module) -> None:
+    """demo_leg knee_pair (one agonist-antagonist pair), analysis window cut to 2 s as in
+    tests/integration/test_demo_truth.py: the workflow (synth -> c3d -> scale -> ik -> id -> so -> cmc) and
+    pimsk.validate.process on the same synthetic recording give the same numbers in every label file, the
+    trial's model is the subject file's set-up, and `pimsk validate` finds every [F3] limit met."""
+    import math
+    import shutil
+
+    import numpy as np
+
+    from pimsk.cli import main
+    from pimsk.osim.storage import read_storage
+    from pimsk.validate.process import process_subject
+
+    subject_file = _demo_leg_knee_pair(tmp_path)
+    doc = yaml.safe_load(subject_file.read_text())
+    setup = doc["synth"]["trials"]["knee_pair"]
+    wf_root = tmp_path / "wf"
+    t0 = time.perf_counter()
+    snakemake(wf_root, "--cores", "2", "--config", f"subjects_dir={subject_file.parent.parent}", "subjects=[demo_leg]",
+              "steps=[c3d,scale,ik,id,so,cmc]", "synth_max_duration_s=2.0", check=True, timeout_s=600)
+    wf_s = time.perf_counter() - t0
+    wf = wf_root / "results" / "demo_leg"
+
+    # the validation path on the workflow's synthetic recording (synth/ copied: one recording, two processings)
+    vp = tmp_path / "vp" / "demo_leg"
+    shutil.copytree(wf / "synth", vp / "synth")
+    t0 = time.perf_counter()
+    process_subject(subject_file, vp.parent, steps=("c3d", "scale", "ik", "id", "so", "cmc"))
+    vp_s = time.perf_counter() - t0
+
+    # the scaled model holds the leg's share of the body mass (the truth's), not the whole body's
+    truth = json.loads((wf / "synth" / "truth" / "truth.json").read_text())
+    _, _, wf_mass = _model_xml(wf / "scale" / "model_scaled.osim")
+    assert wf_mass == pytest.approx(truth["model_mass_kg"], rel=1e-9) and wf_mass < 0.5 * doc["mass_kg"]
+    assert _model_xml(vp / "scale" / "model_scaled.osim")[2] == pytest.approx(wf_mass, rel=1e-12)
+
+    # every step of the trial ran on the trial's model: the subject file's locked coordinates, SO/CMC its muscles
+    for step in ("ik", "id", "so", "cmc"):
+        coords, muscles, _ = _model_xml(wf / "knee_pair" / step / "model_trial.osim")
+        for name, deg in setup["locked_coordinates_deg"].items():
+            assert coords[name][0] and coords[name][1] == pytest.approx(math.radians(deg), abs=1e-12), (step, name)
+        assert not coords["knee_angle_r"][0]
+        if step in ("so", "cmc"):
+            assert sorted(muscles) == sorted(setup["muscles"]), step
+
+    # the same numbers in every label file
+    for rel in LABEL_FILES:
+        a, b = read_storage(wf / "knee_pair" / rel), read_storage(vp / "knee_pair" / rel)
+        assert a.labels == b.labels, rel
+        np.testing.assert_array_equal(a.time_s, b.time_s, err_msg=rel)
+        np.testing.assert_array_equal(a.data, b.data, err_msg=rel)
+
+    # pimsk validate on the workflow's results: every quantity with an [F3] limit is there and meets it
+    report = tmp_path / "validation.json"
+    assert main(["validate", "--subject-file", str(subject_file), "--results", str(wf), "--fail-on-miss",
+                 "--json", str(report)]) == 0
+    rows = json.loads(report.read_text())["rows"]
+    compared = {(r["step"], r["item"]) for r in rows}
+    assert compared == ({("scale", b) for b in doc["synth"]["scale_factors"]} | {("ik", "knee_angle_r"),
+                        ("id", "knee_angle_r")} | {(s, m) for s in ("so", "cmc") for m in setup["muscles"]})
+    assert all(r["passed"] is True for r in rows), [r for r in rows if not r["passed"]]
+    vp_report = tmp_path / "validation_vp.json"
+    assert main(["validate", "--results", str(vp), "--json", str(vp_report)]) == 0
+    assert json.loads(vp_report.read_text())["rows"] == rows
+    print(f"workflow {wf_s:.1f} s, validation path {vp_s:.1f} s; "
+          + ", ".join(f"{r['step']}/{r['item']} {r['error']:.2f} {r['error_unit']}" for r in rows))
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -3,17 +3,30 @@
 # changes (it ignores parameters derived from input or output files), so an edit of the subject file reruns
 # exactly the jobs it affects. Every builder is called once per subject x trial at parse time
 # (check_arguments), so a bad setting stops the run at once with one line naming the file and the field.
+#
+# Time: a trial's time_range_s is the analysis window of ID, SO and CMC. IK runs on the same window, or with
+# ik.whole_trial: true (the default for a synthetic subject, whose recordings have rest recorded around every
+# window for this) on the whole recording: the low-pass filters and splines of ID/SO/CMC then see recorded data
+# around the window instead of reflected padding. (A lab trial's edges often hold unreliable frames, the subject
+# entering or leaving the capture volume: there the choice is the lab's, per subject.) A trial's
+# model set-up (locked coordinates, a muscle subset: pimsk.osim.trial_model.trial_setup) reaches IK and ID as
+# --lock and SO and CMC as --lock + --keep-muscles; each verb writes the trial's model beside its results.
+
+from pimsk.osim.trial_model import format_lock, format_muscles, trial_setup
 
 SCALE_SETTINGS = f"{R}/{{subject}}/scale/settings.json"
 IK_SETTINGS = f"{R}/{{subject}}/{{trial}}/ik/settings.json"
 
 ID_OPTIONS = {"lowpass_hz": "--lowpass-hz"}
 SO_OPTIONS = {"activation_exponent": "--activation-exponent", "lowpass_hz": "--lowpass-hz",
-              "actuators": "--actuators", "use_muscle_physiology": None}
+              "actuators": "--actuators", "use_muscle_physiology": None, "method": "--method",
+              "tendon": "--tendon"}
+# settings whose value is a word, not a path: the words `pimsk so` accepts
+WORD_OPTIONS = {("so", "method"): ("opensim", "passive"), ("so", "tendon"): ("rigid", "equilibrium")}
 CMC_OPTIONS = {"tasks": "--tasks", "actuators": "--actuators", "no_actuators": "--no-actuators",
                "cmc_window_s": "--cmc-window-s", "lowpass_hz": "--lowpass-hz",
                "integrator_tolerance": "--integrator-tolerance", "slow_target": "--slow-target"}
-IK_KEYS = ("marker_weights", "coordinate_weights", "max_marker_rms_m", "max_marker_error_m")
+IK_KEYS = ("marker_weights", "coordinate_weights", "max_marker_rms_m", "max_marker_error_m", "whole_trial")
 
 
 def _unknown_keys(subject: str, section: str, known) -> None:
@@ -26,8 +39,8 @@ def _unknown_keys(subject: str, section: str, known) -> None:
 
 def section_args(subject: str, section: str, options: dict[str, str | None]) -> str:
     """`--opt value` for the keys of a subject-file section that are set (options with flag None are the
-    caller's): True gives the bare flag, a list several paths, a string a path (relative to the subject file),
-    a number its value."""
+    caller's): a word setting (WORD_OPTIONS) its word, True the bare flag, a list several paths, a string a
+    path (relative to the subject file), a number its value."""
     _unknown_keys(subject, section, options)
     base = Path(SUBJECTS[subject]["_dir"])
     values = SUBJECTS[subject].get(section) or {}
@@ -36,7 +49,12 @@ def section_args(subject: str, section: str, options: dict[str, str | None]) -> 
         if flag is None or key not in values:
             continue
         v = values[key]
-        if isinstance(v, bool):
+        if (section, key) in WORD_OPTIONS:
+            if v not in WORD_OPTIONS[section, key]:
+                raise ConfigError(f"{v!r} is not one of {', '.join(WORD_OPTIONS[section, key])}", subject=subject,
+                                  file=SUBJECTS[subject]["_file"], field=f"{section}.{key}")
+            args.append(f"{flag} {quoted(v)}")
+        elif isinstance(v, bool):
             args.append(flag if v else "")
         elif isinstance(v, list):
             args.append(f"{flag} " + " ".join(quoted(resolve_path(str(x), base)) for x in v))
@@ -53,6 +71,30 @@ def time_range_arg(subject: str, trial: str) -> str:
     return f"--time-range {float(tr[0])!r} {float(tr[1])!r}" if tr else ""
 
 
+def analysis_window_arg(subject: str, trial: str) -> str:
+    """`--time-range T0 T1` of a dynamic trial's analysis window (ID, SO, CMC), or '' (the whole trial).
+
+    The window is time_range_s; for a synthetic subject in a quick run (config synth_max_duration_s) it is cut
+    as `pimsk synth --max-duration` cuts it (the start kept, the end at most max_duration_s later: the truth's
+    analysis_window_s), and tests/workflow checks that the two agree."""
+    tr = trial_spec(subject, trial).get("time_range_s")
+    if not tr:
+        return ""
+    t0, t1 = float(tr[0]), float(tr[1])
+    if is_synth(subject) and config["synth_max_duration_s"] is not None:
+        t1 = min(t1, t0 + float(config["synth_max_duration_s"]))
+    return f"--time-range {t0!r} {t1!r}"
+
+
+def trial_model_args(subject: str, trial: str, muscles: bool) -> str:
+    """`--lock COORD=DEG,...` (and with ``muscles`` `--keep-muscles A,B`) of the trial's model set-up, or ''."""
+    setup = trial_setup(SUBJECTS[subject], trial)
+    args = [f"--lock {quoted(format_lock(setup.locked_deg))}" if setup.locked_deg else ""]
+    if muscles and setup.muscles is not None:
+        args.append(f"--keep-muscles {quoted(format_muscles(setup.muscles))}")
+    return " ".join(a for a in args if a)
+
+
 # --- synth ---------------------------------------------------------------------------------------------------
 
 def synth_settings(subject: str) -> str:
@@ -61,7 +103,8 @@ def synth_settings(subject: str) -> str:
     keys = ("id", "mass_kg", "height_m", "model", "lab_to_opensim", "synth")
     trials = ([doc["static"]] if doc.get("static") else []) + doc["trials"]
     return json_text({**{k: doc.get(k) for k in keys}, "emg_channels": (doc.get("emg") or {}).get("channels"),
-                      "trials": [{"name": t["name"], "file": t["file"]} for t in trials]})
+                      "trials": [{"name": t["name"], "file": t["file"], "time_range_s": t.get("time_range_s")}
+                                 for t in trials]})
 
 
 def synth_options() -> str:
@@ -117,6 +160,20 @@ def scale_settings(subject: str) -> dict:
     return settings
 
 
+def generic_body_mass_arg(subject: str) -> str:
+    """`--generic-body-mass-kg M` for a model of some segments only (scaling.generic_body_mass_kg, else a
+    synthetic subject's synth.generic_body_mass_kg: the body its code-built model's segments stand for), or ''.
+    ScaleTool's mass is then the generic model's mass x mass_kg / M, not the whole body's mass."""
+    doc = SUBJECTS[subject]
+    mass = (doc.get("scaling") or {}).get("generic_body_mass_kg")
+    if mass is None and is_synth(subject):
+        mass = doc["synth"].get("generic_body_mass_kg")
+        if mass is not None and (isinstance(mass, bool) or not isinstance(mass, (int, float)) or mass <= 0):
+            raise ConfigError("expected a body mass > 0 (kg)", subject=subject, file=doc["_file"],
+                              field="synth.generic_body_mass_kg")
+    return f"--generic-body-mass-kg {float(mass)!r}" if mass is not None else ""
+
+
 def scale_args(subject: str) -> str:
     """Every `pimsk scale` option that comes from the subject file."""
     doc = SUBJECTS[subject]
@@ -126,7 +183,8 @@ def scale_args(subject: str) -> str:
     settings_file = quoted(SCALE_SETTINGS.format(subject=subject))
     setup = quoted(resolve_path(sc["setup"], base)) if sc.get("setup") else None
     args = [f"--measurements {settings_file if 'measurements' in settings else setup}",
-            f"--mass-kg {float(doc['mass_kg'])!r}", f"--height-m {float(doc['height_m'])!r}",
+            f"--mass-kg {float(doc['mass_kg'])!r}", generic_body_mass_arg(subject),
+            f"--height-m {float(doc['height_m'])!r}",
             f"--max-marker-rms-m {float(sc.get('max_marker_rms_m', 0.02))!r}",
             f"--max-marker-error-m {float(sc.get('max_marker_error_m', 0.04))!r}"]
     if "markers" in settings:
@@ -166,7 +224,11 @@ def ik_settings(subject: str, trial: str) -> dict:
 
 def ik_args(subject: str, trial: str) -> str:
     ik = SUBJECTS[subject].get("ik") or {}
-    args = [time_range_arg(subject, trial)]
+    whole = ik.get("whole_trial", is_synth(subject))  # see the top of this file
+    if not isinstance(whole, bool):
+        raise ConfigError(f"expected true or false, got {whole!r}", subject=subject, file=SUBJECTS[subject]["_file"],
+                          field="ik.whole_trial")
+    args = ["" if whole else analysis_window_arg(subject, trial), trial_model_args(subject, trial, muscles=False)]
     if ik_settings(subject, trial).get("markers"):
         args.append(f"--tasks {quoted(IK_SETTINGS.format(subject=subject, trial=trial))}")
     for key in ("max_marker_rms_m", "max_marker_error_m"):
@@ -178,18 +240,20 @@ def ik_args(subject: str, trial: str) -> str:
 # --- id, so, cmc -----------------------------------------------------------------------------------------------
 
 def id_args(subject: str, trial: str) -> str:
-    return " ".join(filter(None, [time_range_arg(subject, trial),
+    return " ".join(filter(None, [analysis_window_arg(subject, trial), trial_model_args(subject, trial, False),
                                   section_args(subject, "inverse_dynamics", ID_OPTIONS)]))
 
 
 def so_args(subject: str, trial: str) -> str:
     physiology = (SUBJECTS[subject].get("so") or {}).get("use_muscle_physiology", True)
-    return " ".join(filter(None, [time_range_arg(subject, trial), "" if physiology else "--no-muscle-physiology",
+    return " ".join(filter(None, [analysis_window_arg(subject, trial), trial_model_args(subject, trial, True),
+                                  "" if physiology else "--no-muscle-physiology",
                                   section_args(subject, "so", SO_OPTIONS)]))
 
 
 def cmc_args(subject: str, trial: str) -> str:
-    return " ".join(filter(None, [time_range_arg(subject, trial), section_args(subject, "cmc", CMC_OPTIONS)]))
+    return " ".join(filter(None, [analysis_window_arg(subject, trial), trial_model_args(subject, trial, True),
+                                  section_args(subject, "cmc", CMC_OPTIONS)]))
 
 
 def labels_model(subject: str) -> str:
@@ -216,6 +280,8 @@ def check_arguments() -> None:
             c3d_args(subject, trial)
         if "scale" in config["steps"] or any(s in config["steps"] for s in ("ik", "id", "so", "cmc")):
             scale_settings(subject), scale_args(subject)
+        if static_trial(subject):
+            trial_setup(SUBJECTS[subject], static_trial(subject))  # refuses a set-up on the static trial
         for trial in dynamic_trials(subject):
             ik_settings(subject, trial), ik_args(subject, trial)
             id_args(subject, trial), so_args(subject, trial), cmc_args(subject, trial)

@@ -1,5 +1,6 @@
-# Computed muscle control per dynamic trial: IK coordinates + the labels model (model_scaled_degroote.osim unless
-# muscle_model: original) (+ external loads) -> muscle forces (N), excitations, states. Tasks and reserve/residual
+# Computed muscle control per dynamic trial over its analysis window (time_range_s): IK coordinates + the labels
+# model (model_scaled_degroote.osim unless muscle_model: original; the trial's set-up applied: --lock,
+# --keep-muscles) (+ external loads) -> muscle forces (N), excitations, states. Tasks and reserve/residual
 # actuators are generated from the model unless the subject file gives them. Subject-file settings (cmc.*):
 # tasks, actuators, no_actuators, cmc_window_s, lowpass_hz, integrator_tolerance, slow_target.
 

@@ -1,5 +1,6 @@
-# Inverse dynamics per dynamic trial: coordinates.mot + model_scaled.osim (+ the trial's external loads where it
-# has force plates) -> moments.sto (N m). Subject-file settings: inverse_dynamics.lowpass_hz.
+# Inverse dynamics per dynamic trial over its analysis window (time_range_s): coordinates.mot + model_scaled.osim
+# (with the trial's locked coordinates: --lock) (+ the trial's external loads where it has force plates) ->
+# moments.sto (N m). Subject-file settings: inverse_dynamics.lowpass_hz.
 
 rule id:
     input:

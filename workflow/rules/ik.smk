@@ -1,5 +1,6 @@
-# Inverse kinematics per dynamic trial: markers.trc + model_scaled.osim -> coordinates.mot (deg) and the marker
-# error tables. The marker and coordinate weights (arguments.smk: ik_settings) reach `pimsk ik` as settings.json,
+# Inverse kinematics per dynamic trial, over its analysis window (time_range_s) or with ik.whole_trial (default
+# for a synthetic subject) the whole recording: markers.trc + model_scaled.osim (with the trial's locked
+# coordinates: --lock, a seat or a brace) -> coordinates.mot (deg) and the marker error tables. The marker and coordinate weights (arguments.smk: ik_settings) reach `pimsk ik` as settings.json,
 # written by the rule from a parameter (an edit reruns this trial's IK) and kept beside the results.
 
 rule ik:

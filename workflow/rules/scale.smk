@@ -1,5 +1,6 @@
 # Scaling, once per subject: generic model + static trial -> model_scaled.osim (measurement scaling + marker
-# placement) and the per-marker error table; the step fails above the subject's error thresholds. With
+# placement) and the per-marker error table; the step fails above the subject's error thresholds. A model of
+# some segments only gets their share of the body mass (--generic-body-mass-kg: arguments.smk). With
 # muscle_model: degroote (the default) the same job also writes model_scaled_degroote.osim, which SO and CMC use.
 # The subject's scaling settings reach `pimsk scale` as settings.json, written by the rule from a parameter (an
 # edit of them reruns scaling and what follows) and kept beside the results.

@@ -1,6 +1,7 @@
-# Static optimization per dynamic trial: coordinates.mot + the labels model (model_scaled_degroote.osim unless
-# muscle_model: original) (+ external loads) -> muscle activations and forces (N). Subject-file settings (so.*):
-# activation_exponent, lowpass_hz, actuators (reserve/residual force set files), use_muscle_physiology.
+# Static optimization per dynamic trial over its analysis window (time_range_s): coordinates.mot + the labels
+# model (model_scaled_degroote.osim unless muscle_model: original; the trial's set-up applied: --lock,
+# --keep-muscles) (+ external loads) -> muscle activations and forces (N). Subject-file settings (so.*): method,
+# tendon, activation_exponent, lowpass_hz, actuators (reserve/residual force set files), use_muscle_physiology.
 
 rule so:
     input:

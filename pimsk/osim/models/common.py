@@ -14,6 +14,10 @@ Vec = tuple[float, float, float]
 
 # Standard gravity (m/s^2), CGPM 1901.
 GRAVITY_M_S2 = 9.80665
+#: lowest excitation/activation of every muscle: the resting tone of a relaxed muscle, equal to the floor of
+#: OpenSim's CMC (CMC.cpp MIN_CMC_CONTROL_VALUE) and of the synthetic excitations (pimsk.synth.excitation), so
+#: SO, CMC and the forward simulation share one lower bound
+MIN_CONTROL = 0.02
 
 
 @dataclass(frozen=True)
@@ -120,11 +124,12 @@ def add_wrap_cylinder(model, spec: WrapCylinderSpec) -> None:
     model.updBodySet().get(spec.body).addWrapObject(cyl)
 
 
-def add_muscle(model, spec: MuscleSpec, *, compliant_tendon: bool = True, min_control: float = 0.01):
+def add_muscle(model, spec: MuscleSpec, *, compliant_tendon: bool = True, min_control: float = MIN_CONTROL):
     """Add a DeGrooteFregly2016Muscle (De Groote et al. 2016, Ann Biomed Eng 44:2922) with the spec's path.
 
     Tendon compliance uses the explicit normalised-tendon-force state (OpenSim's forward-simulation mode);
-    ``min_control`` keeps activation above zero so the inverse force-velocity curve stays defined.
+    ``min_control`` (:data:`MIN_CONTROL`) keeps activation above zero (the inverse force-velocity curve stays
+    defined) and is the lower bound static optimization and CMC give the muscle.
     """
     import opensim as osim
 

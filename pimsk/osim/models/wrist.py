@@ -147,7 +147,9 @@ def muscles(hand_body: str = "hand_r") -> list[MuscleSpec]:
 
 
 def markers() -> list[MarkerSpec]:
-    """Forearm: epicondyles, styloids, dorsal forearm; hand: 2nd/5th metacarpal heads, dorsum."""
+    """Forearm: epicondyles, styloids, dorsal forearm; hand (five, spread over the hand as in a wrist-motion
+    lab set-up): 2nd/5th metacarpal heads, dorsum, dorsal 3rd metacarpal head (the farthest from the wrist
+    axis), ulnar base of the 5th metacarpal."""
     L = FOREARM_LENGTH_M
     return [
         MarkerSpec("R_ELB_LAT", "forearm_r", (0.0000, 0.0000, 0.0400)),
@@ -158,6 +160,8 @@ def markers() -> list[MarkerSpec]:
         MarkerSpec("R_MCP2", "hand_r", (0.0000, -HAND_LENGTH_M + 0.0050, 0.0350)),
         MarkerSpec("R_MCP5", "hand_r", (0.0000, -HAND_LENGTH_M + 0.0150, -0.0350)),
         MarkerSpec("R_HAND_DORS", "hand_r", (-0.0250, -0.0450, 0.0000)),
+        MarkerSpec("R_MCP3", "hand_r", (-0.0120, -HAND_LENGTH_M + 0.0020, 0.0050)),
+        MarkerSpec("R_HAND_ULN", "hand_r", (-0.0100, -0.0300, -0.0320)),
     ]
 
 
