@@ -16,6 +16,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--external-loads", type=Path, default=None, help="ExternalLoads .xml (GRF)")
     parser.add_argument("--actuators", type=Path, nargs="*", default=[],
                         help="extra force set files (reserves / residuals)")
+    parser.add_argument("--reserves", choices=("auto", "none"), default="auto",
+                        help="auto: when no --actuators are given, generate weak reserves for every coordinate and "
+                             "residuals on the floating base from the model (as for CMC); none: the model's forces only")
+    parser.add_argument("--allow-failed-frames", type=int, default=0,
+                        help="frames where OpenSim's optimizer may fail before the step is an error (default 0)")
     parser.add_argument("--replace-force-set", action="store_true",
                         help="use only --actuators, not the model's own forces")
     c.time_range_arg(parser)
@@ -44,12 +49,21 @@ def run(args: argparse.Namespace) -> int:
     c.require(args, "so", "model", "coordinates")
     from pimsk.osim.so import run_so
 
-    result = run_so(model=c.trial_model(args, args.model), coordinates=args.coordinates, out_dir=args.out,
+    model = c.trial_model(args, args.model)
+    actuators = list(args.actuators)
+    if not actuators and args.reserves == "auto" and args.method == "opensim":
+        from pimsk.osim.cmc_defaults import write_actuators
+        from pimsk.osim.model_info import read_model_info
+
+        args.out.mkdir(parents=True, exist_ok=True)
+        info = read_model_info(model, log_file=args.log or args.out / "so_reserves.log")
+        actuators = [write_actuators(info, args.out / "so_actuators.xml", purpose="cmc")]
+    result = run_so(model=model, coordinates=args.coordinates, out_dir=args.out,
                     time_range=tuple(args.time_range) if args.time_range else None,
-                    external_loads=args.external_loads, force_set_files=args.actuators,
+                    external_loads=args.external_loads, force_set_files=actuators,
                     replace_force_set=args.replace_force_set, lowpass_hz=c.lowpass(args.lowpass_hz),
                     activation_exponent=args.activation_exponent,
                     use_muscle_physiology=not args.no_muscle_physiology, log_file=args.log,
                     subject=args.subject, trial=args.trial, timeout_s=args.timeout_s, method=args.method,
-                    tendon=args.tendon)
+                    tendon=args.tendon, max_failed_frames=args.allow_failed_frames)
     return c.report(result)

@@ -109,10 +109,14 @@ def run_so(
     timeout_s: float | None = DEFAULT_TIMEOUT_S,
     method: str = "opensim",
     tendon: str = "rigid",
+    max_failed_frames: int | None = None,
 ) -> ToolRun:
     """Run static optimization; ``outputs`` = [activation .sto, force .sto]. ``method`` "passive": see
     :func:`pimsk.osim.so_passive.run_so_passive` (``tendon`` "rigid" or "equilibrium"; the OpenSim-only
-    settings ``step_interval``, ``convergence_criterion``, ``max_iterations`` do not apply)."""
+    settings ``step_interval``, ``convergence_criterion``, ``max_iterations`` do not apply).
+    ``max_failed_frames``: OpenSim's SO reports success even where its optimizer failed on every frame (e.g. a
+    floating base without residual actuators); with a number, more failed frames than that raise
+    OpenSimToolError (the log is read for OpenSim's "OPTIMIZATION FAILED" lines)."""
     if method not in METHODS:
         from pimsk.errors import ConfigError
 
@@ -133,6 +137,25 @@ def run_so(
                            activation_exponent=activation_exponent, use_muscle_physiology=use_muscle_physiology,
                            step_interval=step_interval, convergence_criterion=convergence_criterion,
                            max_iterations=max_iterations, name=name)
-    return run_setup(setup, step="so", out_dir=out_dir, log_file=log_file,
-                     expected=[f"{name}_StaticOptimization_activation.sto", f"{name}_StaticOptimization_force.sto"],
-                     subject=subject, trial=trial, timeout_s=timeout_s)
+    result = run_setup(setup, step="so", out_dir=out_dir, log_file=log_file,
+                       expected=[f"{name}_StaticOptimization_activation.sto", f"{name}_StaticOptimization_force.sto"],
+                       subject=subject, trial=trial, timeout_s=timeout_s)
+    if max_failed_frames is not None:
+        failed = count_failed_frames(result.log_file)
+        if failed > max_failed_frames:
+            from pimsk.errors import OpenSimToolError
+
+            raise OpenSimToolError(
+                f"static optimization failed on {failed} frame(s) (allowed {max_failed_frames}); its forces there "
+                "are not a solution", subject=subject, trial=trial, file=str(result.log_file), field="so",
+                hint="add reserve/residual actuators (pimsk so --reserves auto, or --actuators FILE) or check the "
+                     "kinematics and external loads")
+    return result
+
+
+def count_failed_frames(log_file: str | Path) -> int:
+    """Number of frames where OpenSim's static optimization printed that its optimizer failed."""
+    path = Path(log_file)
+    if not path.is_file():
+        return 0
+    return sum(1 for line in path.read_text(errors="replace").splitlines() if "OPTIMIZATION FAILED" in line.upper())

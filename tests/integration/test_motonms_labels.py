@@ -100,7 +100,8 @@ def labels(subject, opensim_module, tmp_path_factory):
                 external_loads=c3d / "external_loads.xml", force_set_files=[actuators], lowpass_hz=LOWPASS_HZ,
                 subject=subject["id"], trial=WALK)
     return {"c3d": c3d, "model": scaled.model, "coordinates": ik.outputs[0], "moments": idr.outputs[0],
-            "forces": so.outputs[1], "so_log": so.log_file, "actuators": actuators}
+            "forces": so.outputs[1], "so_log": so.log_file, "actuators": actuators, "labels_model": labels_model,
+            "out": out}
 
 
 def test_right_plate_loads_the_right_foot(labels):
@@ -204,3 +205,19 @@ def test_so_knee_muscles_reproduce_the_id_knee_moment(labels, opensim_module):
     assert np.abs(err).max() < 0.05
     assert np.abs(reserve).max() < 1.0
     assert quads[k] >= 0.9 * idk[k]
+
+
+def test_so_verb_reserves_and_failed_frames(labels):
+    """OpenSim's SO 'succeeds' with forces that are no solution when the floating base has no residuals: the verb
+    turns failed frames into one clear error, and by default generates reserves and residuals from the model."""
+    from pimsk.cli import main
+
+    common = ["so", "--model", str(labels["labels_model"]), "--coordinates", str(labels["coordinates"]),
+              "--external-loads", str(labels["c3d"] / "external_loads.xml"), "--time-range", "2.45", "2.55",
+              "--subject", "motonms_unipd", "--trial", WALK]
+    bare = labels["out"] / "so_bare"
+    assert main(common + ["--reserves", "none", "--out", str(bare), "--log", str(bare / "so.log")]) == 2
+    auto = labels["out"] / "so_auto"
+    assert main(common + ["--out", str(auto), "--log", str(auto / "so.log")]) == 0
+    assert (auto / "so_actuators.xml").is_file()
+    assert "OPTIMIZATION FAILED" not in (auto / "so.log").read_text().upper()
