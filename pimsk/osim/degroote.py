@@ -1,7 +1,10 @@
 """Replace a model's muscles by ``DeGrooteFregly2016Muscle`` (De Groote et al. 2016), file to file.
 
-Uses OpenSim's own ``DeGrooteFregly2016Muscle.replaceMuscles`` in a child process; fails when any
-muscle is of a type it cannot convert (the point is one muscle model everywhere).
+Runs in a child process: Millard2012 and Thelen2003 muscles by OpenSim's own
+``DeGrooteFregly2016Muscle.replaceMuscles``; other types (e.g. the wrist model's
+``Schutte1993Muscle_Deprecated``, which replaceMuscles leaves unchanged) from their base Muscle properties
+(:func:`pimsk.osim.muscle_params.replace_with_degroote`; the log says which). Fails when any muscle is left
+unconverted (the point is one muscle model everywhere).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ def replace_muscles_degroote(model_in: str | Path, model_out: str | Path, *, log
         run_child(["degroote", str(model_in), str(model_out)], log_file=log_file, cwd=model_out.parent,
                   timeout_s=timeout_s, step="degroote", subject=subject, setup=model_in)
     except OpenSimToolError as exc:
-        exc.hint = "replaceMuscles converts Millard2012 and Thelen2003 muscles only"
+        exc.hint = "every muscle must become a DeGrooteFregly2016Muscle; see the log for the muscle that failed"
         raise exc.located(subject=subject)
     check_outputs([model_out], step="degroote", log_file=Path(log_file), subject=subject, setup=model_in)
     return model_out
