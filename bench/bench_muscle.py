@@ -1,20 +1,29 @@
 """States per second: batched torch DeGrooteFregly2016 model (CPU) vs OpenSim's per-state API loop.
 
-Same states and muscles on both sides (gait2392 right knee muscles; wrist muscles), in three modes:
+Same states and muscles on both sides (gait2392 right knee muscles; wrist muscles), in these modes:
 
 - rigid:       OpenSim with ignore_tendon_compliance: set pose + speeds + activation, realizeDynamics,
                read every muscle's tendon and fiber force  |  torch ``rigid_tendon_state``.
 - explicit:    compliant tendon, normalised tendon force given (OpenSim's state variable): set it too,
                realizeDynamics, read tendon + fiber force  |  torch ``compliant_tendon_state``.
 - equilibrium: compliant tendon solved for muscle-tendon equilibrium: OpenSim computeInitialFiberEquilibrium
-               per muscle (bisection), then read tendon and fiber force  |  torch ``equilibrium_state`` (Newton).
+               per muscle (bisection), then read tendon and fiber force  |  torch ``equilibrium_forces``
+               (fixed Newton steps, float32 steps first in float64, one check, safeguarded fallback).
+- walk:        equilibrium on a time series (gait2392 knee muscles only): the kinematics of the Rajagopal
+               example3DWalking trial (coordinates.sto, resampled at 100 Hz; walker-knee flexion sign flipped
+               to gait2392's) with activations from its processed EMG (electromyography.sto; each gait2392
+               knee muscle takes its own or its synergist's channel, scaled to [0.02, 1]): states as training
+               sees them (a batch of walks, (copies, time, muscle)) instead of random ones.
 
 The torch model takes MTU length and velocity (read from OpenSim on the same states) as inputs; the OpenSim
 loop also computes the muscle paths from the pose, so its pose-only cost (set pose, realizeVelocity, read
 length and lengthening speed) is reported separately. A state is one time sample of all muscles of the set.
-The torch outputs are checked against OpenSim's on the same states (max relative error printed).
+Timing: process CPU time (both sides single-threaded by default; on a shared machine CPU time is steadier
+than wall time), best of ``--repeats`` passes on both sides; the first torch call of each variant (compile
+for the compiled ones) is reported as ``first_call_s``. The torch outputs are checked against OpenSim's on
+the same states (max |F torch - F OpenSim| / F_max over tendon and fiber force, where OpenSim found a value).
 
-Run: ``python bench/bench_muscle.py [--states 2000] [--copies 100] [--threads 1]``; writes
+Run: ``python bench/bench_muscle.py [--states 2000] [--copies 100] [--threads 1] [--repeats 3]``; writes
 results/benchmarks/bench_muscle.json.
 """
 
@@ -29,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pimsk.core.muscle_state import compliant_tendon_state, equilibrium_state, rigid_tendon_state
+from pimsk.core.muscle_state import compliant_tendon_state, equilibrium_forces, rigid_tendon_state
 from pimsk.paths import data_root, results_root
 
 SETS = {
@@ -45,6 +54,16 @@ SETS = {
         ["flexion", "deviation"],
     ),
 }
+WALK_DIR = "opensim-core/OpenSim/Examples/Moco/example3DWalking"
+# gait2392 knee muscle -> EMG channels of electromyography.sto (own muscle, else its synergist).
+WALK_EMG = {
+    "rect_fem_r": ["rectus_femoris"], "vas_med_r": ["vastus_medius"], "vas_int_r": ["vastus_medius", "vastus_lateralis"],
+    "vas_lat_r": ["vastus_lateralis"], "bifemlh_r": ["biceps_femoris"], "bifemsh_r": ["biceps_femoris"],
+    "semimem_r": ["medial_hamstrings"], "semiten_r": ["medial_hamstrings"], "med_gas_r": ["gastrocnemius"],
+    "lat_gas_r": ["gastrocnemius"], "sar_r": ["rectus_femoris"], "grac_r": ["medial_hamstrings"],
+    "tfl_r": ["gluteus_medius"],
+}
+VARIANTS = ["f64_eager", "f64_compiled", "f32_eager", "f32_compiled"]
 
 
 def build(path: Path, muscles: list[str], mode: str):
@@ -58,13 +77,36 @@ def build(path: Path, muscles: list[str], mode: str):
         mu.set_ignore_tendon_compliance(mode == "rigid")
         # Equilibrium: implicit form with d f~T/dt = 0 (what computeInitialFiberEquilibrium solves), so the
         # fiber velocity is v_MT cos(alpha) on both sides.
-        mu.set_tendon_compliance_dynamics_mode("implicit" if mode == "equilibrium" else "explicit")
+        mu.set_tendon_compliance_dynamics_mode("explicit" if mode == "explicit" else "implicit")
     state = model.initSystem()
     return model, state, read_muscle_parameters(model, muscles)
 
 
-def opensim_loop(model, state, muscles, coordinates, states, mode: str, f_t=None) -> tuple[float, np.ndarray, np.ndarray]:
-    """Seconds per state of the OpenSim loop, (tendon, fiber) forces (2, n, m), (l_MT, v_MT) inputs (n, m, 2)."""
+def walk_states(muscles: list[str], coordinates: list[str], rate_hz: float = 100.0):
+    """(q, u, activation) of the example3DWalking trial at ``rate_hz`` for the gait2392 knee set."""
+    from pimsk.io.storage import read_storage
+    from pimsk.osim.degroote_reference import SampledStates
+
+    kin = read_storage(data_root() / WALK_DIR / "coordinates.sto")
+    emg = read_storage(data_root() / WALK_DIR / "electromyography.sto")
+    t = np.arange(kin.time_s[0] + 0.01, kin.time_s[-1] - 0.01, 1.0 / rate_hz)
+    columns = []
+    for name in coordinates:
+        col = next(i for i, label in enumerate(kin.labels) if label.endswith(f"/{name}/value"))
+        columns.append(np.interp(t, kin.time_s, kin.data[:, col]))
+    q = np.stack(columns, axis=1)
+    q[:, coordinates.index("knee_angle_r")] *= -1.0  # walker knee: flexion positive; gait2392: negative
+    u = np.gradient(q, t, axis=0)
+    labels = list(emg.labels)
+    act = np.stack([
+        np.mean([np.interp(t, emg.time_s, emg.data[:, labels.index(c)]) for c in WALK_EMG[m]], axis=0) for m in muscles
+    ], axis=1)
+    act = np.clip(0.02 + 0.98 * act / act.max(axis=0), 0.02, 1.0)
+    return SampledStates(q, u, act, np.full_like(act, np.nan))
+
+
+def opensim_loop(model, state, muscles, coordinates, states, mode: str, f_t=None) -> tuple[float, np.ndarray]:
+    """CPU seconds per state of the OpenSim loop and (tendon, fiber) forces (2, n, m)."""
     import opensim as osim
 
     from pimsk.osim.degroote_reference import StateSetter
@@ -73,8 +115,7 @@ def opensim_loop(model, state, muscles, coordinates, states, mode: str, f_t=None
     objs = [osim.DeGrooteFregly2016Muscle.safeDownCast(model.getMuscles().get(n)) for n in muscles]
     n, m = states.activation.shape
     force = np.empty((2, n, m))
-    kin = np.empty((n, m, 2))
-    start = time.perf_counter()
+    start = time.process_time()
     for k in range(n):
         setter.set(state, states.q[k], states.u[k])
         for j, mu in enumerate(objs):
@@ -82,7 +123,7 @@ def opensim_loop(model, state, muscles, coordinates, states, mode: str, f_t=None
             if mode == "explicit":
                 mu.setNormalizedTendonForce(state, float(f_t[k, j]))
         failed = []
-        if mode == "equilibrium":
+        if mode in ("equilibrium", "walk"):
             for j, mu in enumerate(objs):
                 try:
                     mu.computeInitialFiberEquilibrium(state)
@@ -92,40 +133,35 @@ def opensim_loop(model, state, muscles, coordinates, states, mode: str, f_t=None
         force[0, k] = [mu.getTendonForce(state) for mu in objs]
         force[1, k] = [mu.getFiberForce(state) for mu in objs]
         force[:, k, failed] = np.nan
-    elapsed = time.perf_counter() - start
-    for k in range(n):  # inputs for torch, outside the timed loop
-        setter.set(state, states.q[k], states.u[k])
-        model.realizeVelocity(state)
-        kin[k] = [(mu.getLength(state), mu.getLengtheningSpeed(state)) for mu in objs]
-    return elapsed / n, force, kin
+    return (time.process_time() - start) / n, force
 
 
-def pose_only_loop(model, state, muscles, coordinates, states) -> float:
-    """Seconds per state to set the pose and read MTU length and lengthening speed (path geometry only)."""
+def mtu_kinematics(model, state, muscles, coordinates, states) -> tuple[float, np.ndarray]:
+    """CPU seconds per state to set the pose and read MTU length and lengthening speed (path geometry only),
+    and those (l_MT, v_MT) inputs (n, m, 2)."""
     import opensim as osim
 
     from pimsk.osim.degroote_reference import StateSetter
 
     setter = StateSetter(model, coordinates)
     objs = [osim.DeGrooteFregly2016Muscle.safeDownCast(model.getMuscles().get(n)) for n in muscles]
-    start = time.perf_counter()
+    kin = np.empty((len(states.q), len(muscles), 2))
+    start = time.process_time()
     for k in range(len(states.q)):
         setter.set(state, states.q[k], states.u[k])
         model.realizeVelocity(state)
-        _ = [(mu.getLength(state), mu.getLengtheningSpeed(state)) for mu in objs]
-    return (time.perf_counter() - start) / len(states.q)
+        kin[k] = [(mu.getLength(state), mu.getLengtheningSpeed(state)) for mu in objs]
+    return (time.process_time() - start) / len(states.q), kin
 
 
-def torch_rate(fn, args: list[torch.Tensor], n_states: int, repeats: int = 3) -> float:
-    """Best-of-``repeats`` states per second of ``fn(*args)`` (no autograd)."""
+def best_of(fn, repeats: int) -> float:
+    """Smallest CPU time of ``repeats`` calls of ``fn()``."""
     best = float("inf")
-    with torch.no_grad():
-        fn(*args)  # warm-up
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn(*args)
-            best = min(best, time.perf_counter() - start)
-    return n_states / best
+    for _ in range(repeats):
+        start = time.process_time()
+        fn()
+        best = min(best, time.process_time() - start)
+    return best
 
 
 def norm_error(a: np.ndarray, b: np.ndarray, f_max_n: np.ndarray) -> float:
@@ -135,24 +171,49 @@ def norm_error(a: np.ndarray, b: np.ndarray, f_max_n: np.ndarray) -> float:
 
 
 def torch_function(mode: str, p, compiled: bool):
-    """The torch model for ``mode``: (l_MT, v_MT, a[, f~T]) -> (tendon force, fiber force) in N, (2, n, m).
+    """The torch model for ``mode``: (l_MT, v_MT, a[, f~T]) -> (tendon force, fiber force) in N.
 
     Both forces are returned (as OpenSim's loop reads both) so that a compiler cannot drop the fiber model
-    (in the explicit mode the tendon force alone is just F_max f~T)."""
+    (in the explicit mode the tendon force alone is just F_max f~T). The equilibrium solver compiles its own
+    kernels (its fallback has a data-dependent size)."""
     if mode == "rigid":
         def fn(l, v, a):
             s = rigid_tendon_state(l, v, a, p)
-            return torch.stack([s.tendon_force_n, s.fiber_force_n])
+            return s.tendon_force_n, s.fiber_force_n
     elif mode == "explicit":
         def fn(l, v, a, f):
             s = compliant_tendon_state(l, v, a, f, p)
-            return torch.stack([s.tendon_force_n, s.fiber_force_n])
+            return s.tendon_force_n, s.fiber_force_n
     else:
         def fn(l, v, a):
-            s = equilibrium_state(l, v, a, p, compile=compiled)
-            return torch.stack([s.tendon_force_n, s.fiber_force_n])
-        return fn  # the solver compiles its own pieces (its loop has a data-dependent exit)
+            return equilibrium_forces(l, v, a, p, compile=compiled)
+        return fn
     return torch.compile(fn) if compiled else fn
+
+
+def measure_torch(row: dict, mode: str, p, base: list[np.ndarray], big_shape, force_osim, args) -> None:
+    """Fill ``row`` with states/s, ratio, error and first-call time of the four torch variants."""
+    f_max = p.max_isometric_force_n.numpy()
+    n_states = int(np.prod(big_shape[:-1]))
+    for dtype in (torch.float64, torch.float32):
+        q = p.to(dtype=dtype)
+        big = [torch.as_tensor(x, dtype=dtype).repeat(*big_shape[:-2], 1, 1).reshape(big_shape) for x in base]
+        tag = "f64" if dtype == torch.float64 else "f32"
+        for compiled in (False, True):
+            if compiled:
+                torch._dynamo.reset()  # fresh compile for this shape and dtype (static shapes, compile time)
+            fn = torch_function(mode, q, compiled)
+            key = f"{tag}_{'compiled' if compiled else 'eager'}"
+            with torch.no_grad():
+                start = time.process_time()
+                out = fn(*big)  # compiles on first call
+                row[f"first_call_s_{key}"] = time.process_time() - start
+                sec = best_of(lambda: fn(*big), args.repeats)
+            n_base = base[0].shape[0]
+            force_torch = torch.stack([o.reshape(-1, o.shape[-1])[:n_base] for o in out]).double().numpy()
+            row[f"torch_{key}_states_per_s"] = n_states / sec
+            row[f"ratio_{key}"] = n_states / sec * row["opensim_sec_per_state"]
+            row[f"max_norm_force_error_{key}"] = norm_error(force_torch, force_osim, f_max)
 
 
 def main() -> int:
@@ -160,6 +221,7 @@ def main() -> int:
     parser.add_argument("--states", type=int, default=2000, help="states in the OpenSim loop")
     parser.add_argument("--copies", type=int, default=100, help="torch batch = states x copies")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (OpenSim loop is 1 thread)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed passes per side (best taken)")
     parser.add_argument("--out", type=Path, default=results_root() / "benchmarks" / "bench_muscle.json")
     args = parser.parse_args()
 
@@ -171,64 +233,68 @@ def main() -> int:
     rows = []
     for set_name, (rel_path, muscles, coordinates) in SETS.items():
         path = data_root() / rel_path
-        for mode in ("rigid", "explicit", "equilibrium"):
+        modes = ["rigid", "explicit", "equilibrium"] + (["walk"] if set_name == "gait2392_knee" else [])
+        for mode in modes:
             model, state, p = build(path, muscles, mode)
             rng = np.random.default_rng(0)
-            states = sample_states(model, state, muscles, coordinates, p.tendon_slack_length_m.numpy(),
-                                   p.optimal_fiber_length_m.numpy(), args.states, rng)
+            if mode == "walk":
+                states = walk_states(muscles, coordinates)
+            else:
+                states = sample_states(model, state, muscles, coordinates, p.tendon_slack_length_m.numpy(),
+                                       p.optimal_fiber_length_m.numpy(), args.states, rng)
             f_t = (explicit_tendon_forces(states.mtu_length_m, states.activation, p, rng)
                    if mode == "explicit" else None)
-            sec_per_state, force_osim, kin = opensim_loop(model, state, muscles, coordinates, states, mode, f_t)
-            pose_sec = pose_only_loop(model, state, muscles, coordinates, states)
+            sec_per_state = float("inf")
+            for _ in range(args.repeats):
+                sec, force_osim = opensim_loop(model, state, muscles, coordinates, states, mode, f_t)
+                sec_per_state = min(sec_per_state, sec)
+            pose_sec, kin = mtu_kinematics(model, state, muscles, coordinates, states)
+            n = len(states.q)
             row = {
-                "set": set_name, "mode": mode, "muscles": len(muscles), "opensim_states": args.states,
-                "opensim_states_per_s": 1.0 / sec_per_state, "opensim_pose_only_states_per_s": 1.0 / pose_sec,
+                "set": set_name, "mode": mode, "muscles": len(muscles), "opensim_states": n,
+                "opensim_sec_per_state": sec_per_state, "opensim_states_per_s": 1.0 / sec_per_state,
+                "opensim_pose_only_states_per_s": 1.0 / pose_sec,
+                "opensim_failed_fraction": float(np.mean(~np.isfinite(force_osim[0]))),
             }
-            f_max = p.max_isometric_force_n.numpy()
-            for dtype in (torch.float64, torch.float32):
-                q = p.to(dtype=dtype)
-                base = [torch.as_tensor(x, dtype=dtype) for x in (kin[..., 0], kin[..., 1], states.activation)]
-                if f_t is not None:
-                    base.append(torch.as_tensor(f_t, dtype=dtype))
-                big = [x.repeat(args.copies, 1) for x in base]
-                tag = "f64" if dtype == torch.float64 else "f32"
-                for compiled in (False, True):
-                    fn = torch_function(mode, q, compiled)
-                    start = time.perf_counter()
-                    with torch.no_grad():
-                        fn(*big)  # compiles on first call
-                        force_torch = fn(*base).double().numpy()
-                    key = f"{tag}_{'compiled' if compiled else 'eager'}"
-                    if compiled:
-                        row[f"compile_s_{tag}"] = time.perf_counter() - start
-                    rate = torch_rate(fn, big, args.states * args.copies)
-                    row[f"torch_{key}_states_per_s"] = rate
-                    row[f"ratio_{key}"] = rate * sec_per_state
-                    row[f"max_norm_force_error_{key}"] = norm_error(force_torch, force_osim, f_max)
+            base = [kin[..., 0], kin[..., 1], states.activation] + ([f_t] if f_t is not None else [])
+            if mode == "walk":  # (copies, time, muscle): a batch of walks
+                copies = max(1, args.states * args.copies // n)
+                shape = (copies, n, len(muscles))
+                row["torch_batch"] = list(shape)
+                measure_torch(row, "equilibrium", p, base, shape, force_osim, args)
+            else:
+                shape = (args.copies, n, len(muscles))
+                row["torch_batch"] = [args.copies * n, len(muscles)]
+                measure_torch(row, mode, p, base, shape, force_osim, args)
             rows.append(row)
             print(f"done {set_name}/{mode}", flush=True)
 
-    variants = ["f64_eager", "f64_compiled", "f32_eager", "f32_compiled"]
     header = f"{'set':14s} {'mode':11s} {'musc':>4s} {'OpenSim st/s':>12s} {'pose-only':>9s} " + " ".join(
-        f"{v + ' st/s':>18s} {'ratio':>6s} {'err':>7s}" for v in variants
+        f"{v + ' st/s':>18s} {'ratio':>6s} {'err':>7s}" for v in VARIANTS
     )
     print(header)
     print("-" * len(header))
     for r in rows:
         cells = " ".join(
             f"{r[f'torch_{v}_states_per_s']:18.0f} {r[f'ratio_{v}']:5.0f}x {r[f'max_norm_force_error_{v}']:7.0e}"
-            for v in variants
+            for v in VARIANTS
         )
         print(f"{r['set']:14s} {r['mode']:11s} {r['muscles']:4d} {r['opensim_states_per_s']:12.0f} "
               f"{r['opensim_pose_only_states_per_s']:9.0f} {cells}")
-    print("ratio = torch states/s over OpenSim per-state loop states/s (same states, same muscles, same run); "
-          "err = max |F torch - F OpenSim| / F_max over tendon and fiber force")
+    print("first call (compile) s: " + "; ".join(
+        f"{r['set']}/{r['mode']}: " + " ".join(f"{k[len('first_call_s_'):]}={v:.1f}" for k, v in r.items()
+                                               if k.startswith("first_call_s_") and "compiled" in k)
+        for r in rows))
+    print("ratio = torch states/s over OpenSim per-state loop states/s (same states, same muscles, same run, CPU "
+          "time, best of passes); err = max |F torch - F OpenSim| / F_max over tendon and fiber force")
     meta = {
-        "torch": torch.__version__, "threads": args.threads, "torch_batch_states": args.states * args.copies,
+        "torch": torch.__version__, "threads": args.threads, "repeats": args.repeats,
         "machine": platform.machine(), "processor": platform.processor(), "python": platform.python_version(),
+        "clock": "time.process_time (CPU time of this process), best of repeats, both sides",
         "note": "state = one time sample of all muscles of the set; torch inputs are MTU length/velocity and "
                 "activation (path geometry not included on the torch side; OpenSim pose-only rate given); "
-                "compiled = torch.compile (inductor, fused C++ kernels); ratios from one run",
+                "compiled = torch.compile (inductor, fused C++ kernels); equilibrium = equilibrium_forces; "
+                "walk = example3DWalking kinematics + EMG at 100 Hz",
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
