@@ -1,7 +1,9 @@
 """`pimsk geometry`: fit the muscle path surrogate (MTU length polynomials) to OpenSim samples.
 
     pimsk geometry MODEL.osim --muscles rect_fem_r vas_int_r --out surrogate.json --report report.csv
-        [--n-samples 1500 --n-test 500 --seed 0 --coordinates ... --range hip_flexion_r=-30:90 --samples-npz s.npz]
+        [--n-samples 1500 --n-test 500 --seed 0 --coordinates ... --range hip_flexion_r=-30:90 --samples-npz s.npz
+         --split hip_flexion_r=2 --muscle-range tfl_r:hip_flexion_r=-120:110 --moment-arms difference
+         --min-per-piece 1500]
 
 Training samples (Latin hypercube, seed S) and held-out samples (seed S + 1) come from OpenSim; the report
 gives, per muscle, the held-out length and moment-arm errors in mm.
@@ -32,6 +34,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--range", action="append", default=[], metavar="NAME=LO:HI",
                         help="sampling range of a coordinate, degrees (rotational) or metres; repeatable")
     parser.add_argument("--max-degree", type=int, default=None, help="cap on the polynomial total degree")
+    parser.add_argument("--split", action="append", default=[], metavar="NAME=N",
+                        help="cut a coordinate's range into N equal pieces for the fit (e.g. hip_flexion_r=2 over "
+                             "gait2392's +-120 deg hip); repeatable")
+    parser.add_argument("--muscle-range", action="append", default=[], metavar="MUSCLE:NAME=LO:HI",
+                        help="fit (and report) one muscle on a narrower range of a coordinate, degrees or metres; "
+                             "repeatable")
+    parser.add_argument("--moment-arms", choices=("opensim", "difference"), default="opensim",
+                        help="training moment arms: OpenSim's computeMomentArm, or central differences of its "
+                             "lengths (same values to ~1e-10 m, ~6x cheaper); held-out poses always use OpenSim")
+    parser.add_argument("--min-per-piece", type=int, default=0,
+                        help="add training poses to via-point-switch pieces holding fewer than this")
     parser.add_argument("--samples-npz", type=Path, default=None,
                         help="also write the OpenSim samples (training; held-out to *_test.npz)")
 
@@ -64,15 +77,30 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     rotational = {c.getName(): c.getMotionType() == 1 for c in model.getCoordinateSet()}
     ranges = _parse_ranges(args.range, rotational)
+    splits = {}
+    for item in args.split:
+        name, _, count = item.partition("=")
+        if name.strip() not in rotational or not count.strip().isdigit() or int(count) < 1:
+            raise ConfigError(f"bad --split {item!r}", field="--split", hint="use NAME=N, e.g. hip_flexion_r=2")
+        splits[name.strip()] = int(count)
+    muscle_ranges: dict[str, dict[str, tuple[float, float]]] = {}
+    for item in args.muscle_range:
+        muscle, sep, span = item.partition(":")
+        if not sep or muscle not in args.muscles:
+            raise ConfigError(f"bad --muscle-range {item!r}", field="--muscle-range",
+                              hint="use MUSCLE:NAME=LO:HI with a muscle of --muscles")
+        muscle_ranges.setdefault(muscle, {}).update(_parse_ranges([span], rotational))
     train = sample_paths(model, args.muscles, args.n_samples, seed=args.seed, method=args.method,
-                         coordinates=args.coordinates, ranges=ranges)
+                         coordinates=args.coordinates, ranges=ranges, moment_arms=args.moment_arms,
+                         min_per_piece=args.min_per_piece)
     n_test = args.n_test if args.n_test is not None else max(10, args.n_samples // 2)
     test = sample_paths(model, args.muscles, n_test, seed=args.seed + 1, method="lhs", coordinates=args.coordinates,
                         ranges=ranges, crossed=train.crossed)
     surrogate = fit_surrogate(train.coordinates, train.range_min, train.range_max, train.crossed, train.q,
                               train.length_m, train.moment_arm_m, train.muscles, breaks=train.breaks,
                               max_degree=args.max_degree, seed=args.seed, model=str(args.model),
-                              fixed_coordinates=train.fixed_coordinates)
+                              fixed_coordinates=train.fixed_coordinates, splits=splits, joints=train.joints,
+                              muscle_ranges=muscle_ranges)
     rows = evaluate_surrogate(surrogate, test.q, test.length_m, test.moment_arm_m, test.coordinates, test.muscles)
     for path, row in zip(surrogate.paths, rows):
         path.report["held_out"] = {k: row[k] for k in ("n_test", "length_err_median_mm", "length_err_max_mm",

@@ -779,7 +779,8 @@ def equilibrium_forces(
     Without autograd the fiber force is the one the solver evaluated at its last iterate (no extra pass over
     the curves), so the whole computation is one fused kernel plus the fallback (``compile=True``). With
     autograd both forces come from the compliant state at the implicit-gradient f~T (differentiable).
-    Options as :func:`solve_norm_tendon_force`; rigid-tendon muscles get their rigid-tendon forces.
+    Options as :func:`solve_norm_tendon_force`; rigid-tendon muscles get their rigid-tendon forces. The
+    results may be non-contiguous views of the solver's muscle-major layout.
     """
     p = params
     inputs = [_as_tensor(x, p) for x in (mtu_length_m, mtu_velocity_mps, activation, norm_tendon_force_derivative)]
@@ -792,7 +793,7 @@ def equilibrium_forces(
     if bool(rigid.any()):
         shape, idx_r, idx_c, p_r, p_c, in_r, in_c, opts = _split_rigid(p, inputs, options)
         s_r = rigid_tendon_state(*in_r, p_r)
-        t_c, f_c = equilibrium_forces(*in_c, p_c, **opts)
+        t_c, f_c = equilibrium_forces(*in_c[:3], p_c, in_c[3], **opts)
         return _merge(shape, idx_r, idx_c, s_r.tendon_force_n, t_c), _merge(shape, idx_r, idx_c, s_r.fiber_force_n, f_c)
     shape = torch.broadcast_shapes(*(x.shape for x in inputs), (p.n_muscles,))
     tol = 64.0 * torch.finfo(p.dtype).eps if tolerance is None else tolerance

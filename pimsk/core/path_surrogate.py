@@ -10,10 +10,17 @@ J Appl Biomech 28:478).
 
 Where OpenSim's path switches via points (a ConditionalPathPoint active over a coordinate interval) the
 length and moment arm jump; such a muscle gets one polynomial *piece* per interval between the switch values,
-so the surrogate reproduces OpenSim's discontinuity instead of smearing it.
+so the surrogate reproduces OpenSim's discontinuity instead of smearing it. Over wide ranges (gait2392's hip:
++-120 deg about three axes) a coordinate's range may also be cut into equal intervals (``splits``): the pieces
+then tile a grid, each with its own scaling, so a piecewise polynomial follows what one polynomial cannot.
+Where a path has a point fixed on the body between two joints (pelvis -> femur point -> tibia: sartorius,
+tensor fasciae latae, rectus femoris over part of the knee range) its length is exactly a sum of a hip part
+and a knee part; the *additive* basis (one polynomial per joint, no cross terms) is then also tried per piece
+and kept where it validates better (fewer terms buy a higher degree).
 
 Evaluation is batched over any leading dims: ``q`` (..., n_coordinates) -> lengths (..., n_muscles) and
 moment arms (..., n_muscles, n_coordinates), coordinates in the order of ``surrogate.coordinates``; SI units.
+Each point is evaluated with the one piece of each muscle that contains it (interval lookup per coordinate).
 """
 
 from __future__ import annotations
@@ -141,17 +148,34 @@ def _solve_prefix(r: np.ndarray, qtb: np.ndarray, scale: np.ndarray, k: int) -> 
     return solve_triangular(r[:k, :k], qtb[:k], check_finite=False) / scale[:k]
 
 
-def fit_polynomial(q: np.ndarray, length_m: np.ndarray, moment_arm_m: np.ndarray | None, degree: int,
-                   center: np.ndarray, half_range: np.ndarray, moment_arm_weight: float = 1.0) -> PolyFit:
-    """Least-squares polynomial of total degree ``degree`` through lengths and moment arms.
+def additive_exponents(groups: Sequence[Sequence[int]], n_vars: int, degree: int) -> np.ndarray:
+    """Exponents of a sum of polynomials, one per group of variables (no products across groups), each of
+    total degree <= ``degree``, (n_terms, n_vars), graded so that the set for degree D is a prefix of the set
+    for D + 1. For a path whose segments on either side of a body fixed point depend on different joints
+    (e.g. pelvis -> femur point -> tibia), the length is exactly such a sum."""
+    rows = [np.zeros(n_vars, dtype=np.int64)]
+    for total in range(1, degree + 1):
+        for group in groups:
+            for e in monomial_exponents(len(group), total):
+                if int(e.sum()) == total:
+                    full = np.zeros(n_vars, dtype=np.int64)
+                    full[list(group)] = e
+                    rows.append(full)
+    return np.array(rows, dtype=np.int64).reshape(-1, n_vars)
 
-    q (n, d) rad or m; length_m (n,); moment_arm_m (n, d) or None (lengths only). The moment-arm rows
-    ``-dl/dq_j = r_j`` carry weight ``moment_arm_weight`` (both residuals are in metres).
-    """
-    q = np.asarray(q, dtype=float).reshape(len(length_m), -1)
-    center, half_range = np.asarray(center, dtype=float), np.asarray(half_range, dtype=float)
-    exps = monomial_exponents(q.shape[1], degree)
-    a, b = _system(q, length_m, moment_arm_m, exps, center, half_range, moment_arm_weight)
+
+def _basis_exponents(basis: str, n_vars: int, degree: int, groups: Sequence[Sequence[int]] | None) -> np.ndarray:
+    return monomial_exponents(n_vars, degree) if basis == "full" else additive_exponents(groups or [], n_vars, degree)
+
+
+def _basis_size(basis: str, n_vars: int, degree: int, groups: Sequence[Sequence[int]] | None) -> int:
+    """len(_basis_exponents(...)) without building it."""
+    if basis == "full":
+        return n_monomials(n_vars, degree)
+    return 1 + sum(n_monomials(len(g), degree) - 1 for g in groups or [])
+
+
+def _least_squares(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     coef = None
     if a.shape[0] >= a.shape[1]:
         coef = _solve_prefix(*_qr_augmented(a, b), k=a.shape[1])
@@ -159,7 +183,24 @@ def fit_polynomial(q: np.ndarray, length_m: np.ndarray, moment_arm_m: np.ndarray
         scale = np.linalg.norm(a, axis=0)
         scale[scale == 0] = 1.0
         coef = np.linalg.lstsq(a / scale, b, rcond=None)[0] / scale
-    return PolyFit(exps, coef, center, half_range)
+    return coef
+
+
+def fit_polynomial(q: np.ndarray, length_m: np.ndarray, moment_arm_m: np.ndarray | None, degree: int,
+                   center: np.ndarray, half_range: np.ndarray, moment_arm_weight: float = 1.0,
+                   exponents: np.ndarray | None = None) -> PolyFit:
+    """Least-squares polynomial of total degree ``degree`` through lengths and moment arms.
+
+    q (n, d) rad or m; length_m (n,); moment_arm_m (n, d) or None (lengths only). The moment-arm rows
+    ``-dl/dq_j = r_j`` carry weight ``moment_arm_weight`` (both residuals are in metres). ``exponents``
+    (n_terms, d): another set of monomials (e.g. :func:`additive_exponents`) instead of all of total degree
+    <= ``degree``.
+    """
+    q = np.asarray(q, dtype=float).reshape(len(length_m), -1)
+    center, half_range = np.asarray(center, dtype=float), np.asarray(half_range, dtype=float)
+    exps = monomial_exponents(q.shape[1], degree) if exponents is None else np.asarray(exponents, dtype=np.int64)
+    a, b = _system(q, length_m, moment_arm_m, exps, center, half_range, moment_arm_weight)
+    return PolyFit(exps, _least_squares(a, b), center, half_range)
 
 
 def fit_errors(fit: PolyFit, q: np.ndarray, length_m: np.ndarray, moment_arm_m: np.ndarray) -> dict[str, float]:
@@ -172,46 +213,89 @@ def fit_errors(fit: PolyFit, q: np.ndarray, length_m: np.ndarray, moment_arm_m: 
             "moment_arm_rms_mm": float(np.sqrt(np.mean(er ** 2)))}
 
 
-def select_degree(q: np.ndarray, length_m: np.ndarray, moment_arm_m: np.ndarray, center: np.ndarray,
-                  half_range: np.ndarray, max_degree: int | None = None, validation_fraction: float = 0.25,
-                  seed: int = 0, moment_arm_weight: float = 1.0) -> tuple[PolyFit, dict[int, float]]:
-    """Pick the total degree with the smallest validation error, then refit on every sample.
+def select_basis(q: np.ndarray, length_m: np.ndarray, moment_arm_m: np.ndarray, center: np.ndarray,
+                 half_range: np.ndarray, max_degree: int | None = None, groups: Sequence[Sequence[int]] | None = None,
+                 max_additive_degree: int | None = None, validation_fraction: float = 0.25, seed: int = 0,
+                 moment_arm_weight: float = 1.0) -> tuple[PolyFit, dict[str, float], str]:
+    """Pick the basis and total degree with the smallest validation error, then refit on every sample.
 
-    Score of a degree: ``rms(length error) + rms(moment-arm error)`` (mm) on a random ``validation_fraction``
-    of the samples. One QR factorisation of the fitting rows at the highest degree serves every degree
-    (graded monomials: each degree's columns are a prefix). Degrees with more terms than a third of the
-    fitting rows are skipped. Returns the refitted polynomial and the score of each degree tried.
+    Bases: ``full`` (every monomial of total degree <= D, up to ``max_degree``, default
+    ``DEFAULT_MAX_DEGREE[d]``) and, where ``groups`` (lists of variable indices, e.g. the coordinates of
+    each joint) has two or more groups, ``additive`` (:func:`additive_exponents`, up to
+    ``max_additive_degree``, default ``DEFAULT_MAX_DEGREE`` of the largest group + 2: fewer terms buy a
+    higher degree). Score: ``rms(length error) + rms(moment-arm error)`` (mm) on a random
+    ``validation_fraction`` of the samples; one QR factorisation per basis at its highest degree serves every
+    degree (graded monomials: each degree's columns are a prefix); degrees with more terms than a third of
+    the fitting rows are skipped. Returns the refitted polynomial, the score of every (basis, degree) tried
+    (keys like ``"full7"``) and the chosen basis.
     """
     q = np.asarray(q, dtype=float).reshape(len(length_m), -1)
     length_m = np.asarray(length_m, dtype=float)
     moment_arm_m = np.asarray(moment_arm_m, dtype=float).reshape(q.shape)
     center, half_range = np.asarray(center, dtype=float), np.asarray(half_range, dtype=float)
     n, d = q.shape
-    top = max_degree if max_degree is not None else DEFAULT_MAX_DEGREE.get(d, 3)
+    bases = {"full": max_degree if max_degree is not None else DEFAULT_MAX_DEGREE.get(d, 3)}
+    if groups is not None and len(groups) > 1:
+        largest = max(len(g) for g in groups)
+        bases["additive"] = (max_additive_degree if max_additive_degree is not None
+                             else DEFAULT_MAX_DEGREE.get(largest, 3) + 2)
     rows_per_sample = 1 + (d if moment_arm_weight > 0 else 0)
     n_val = max(1, int(round(validation_fraction * n))) if n >= 8 else 0
     perm = np.random.default_rng(seed).permutation(n)
     val, train = perm[:n_val], perm[n_val:]
-    while top > 0 and 3 * n_monomials(d, top) > len(train) * rows_per_sample:
-        top -= 1
-    if top == 0:
-        raise ValueError(f"too few samples ({n}) to fit a polynomial in {d} coordinates")
-    exps = monomial_exponents(d, top)
-    scores: dict[int, float] = {}
-    if n_val:
+    scores: dict[str, float] = {}
+    best: tuple[float, str, int] = (np.inf, "full", 1)
+    factors: dict[str, tuple[np.ndarray, ...]] = {}
+    for basis, top in bases.items():
+        while top > 0 and 3 * _basis_size(basis, d, top, groups) > len(train) * rows_per_sample:
+            top -= 1
+        if top == 0:
+            if basis == "full":
+                raise ValueError(f"too few samples ({n}) to fit a polynomial in {d} coordinates")
+            continue
+        if not n_val:  # too few samples to validate: the lowest degree
+            continue
+        exps = _basis_exponents(basis, d, top, groups)
         a, b = _system(q[train], length_m[train], moment_arm_m[train], exps, center, half_range, moment_arm_weight)
         r, qtb, scale = _qr_augmented(a, b)
+        factors[basis] = (exps, r, qtb, scale)
         phi_v, dphi_v = design((q[val] - center) / half_range, exps)
         for degree in range(1, top + 1):
-            k = n_monomials(d, degree)
+            k = _basis_size(basis, d, degree, groups)
             coef = _solve_prefix(r, qtb, scale, k)
             if coef is None:  # the samples do not determine these terms
                 break
             el = phi_v[:, :k] @ coef - length_m[val]
             er = -(dphi_v[:, :, :k] @ coef) / half_range - moment_arm_m[val]
-            scores[degree] = 1e3 * (np.sqrt(np.mean(el ** 2)) + np.sqrt(np.mean(er ** 2)))
-    best = min(scores, key=scores.get) if scores else 1
-    return fit_polynomial(q, length_m, moment_arm_m, best, center, half_range, moment_arm_weight), scores
+            score = 1e3 * (np.sqrt(np.mean(el ** 2)) + np.sqrt(np.mean(er ** 2)))
+            scores[f"{basis}{degree}"] = score
+            best = min(best, (score, basis, degree))
+    _, basis, degree = best
+    exps = _basis_exponents(basis, d, degree, groups)
+    coef = None
+    if basis in factors:  # refit on every sample: update the training rows' factor with the validation rows
+        from scipy.linalg import qr
+
+        top_exps, r, qtb, scale = factors[basis]
+        a, b = _system(q[val], length_m[val], moment_arm_m[val], top_exps, center, half_range, moment_arm_weight)
+        stacked = np.vstack([np.column_stack([r, qtb]), np.column_stack([a / scale, b])])
+        r_all = qr(stacked, mode="r", check_finite=False)[0]
+        m = r.shape[1]
+        coef = _solve_prefix(r_all[:m, :m], r_all[:m, m], scale, len(exps))
+    fit = (PolyFit(exps, coef, center, half_range) if coef is not None else
+           fit_polynomial(q, length_m, moment_arm_m, degree, center, half_range, moment_arm_weight, exponents=exps))
+    return fit, scores, basis
+
+
+def select_degree(q: np.ndarray, length_m: np.ndarray, moment_arm_m: np.ndarray, center: np.ndarray,
+                  half_range: np.ndarray, max_degree: int | None = None, validation_fraction: float = 0.25,
+                  seed: int = 0, moment_arm_weight: float = 1.0) -> tuple[PolyFit, dict[int, float]]:
+    """Pick the total degree with the smallest validation error, then refit on every sample (full basis only;
+    see :func:`select_basis`). Returns the refitted polynomial and the score (mm) of each degree tried."""
+    fit, scores, _ = select_basis(q, length_m, moment_arm_m, center, half_range, max_degree=max_degree,
+                                  validation_fraction=validation_fraction, seed=seed,
+                                  moment_arm_weight=moment_arm_weight)
+    return fit, {int(k[len("full"):]): v for k, v in scores.items()}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -258,42 +342,67 @@ class MusclePath:
 # --------------------------------------------------------------------------------------------------
 
 
-class _Frame(nn.Module):
-    """Monomials of one scaling of the coordinates, and the weights of the pieces that use it.
+class _MusclePieces(nn.Module):
+    """One muscle's polynomial pieces, evaluated by lookup: the pieces tile a grid of intervals of the
+    coordinates named in their conditions; each point's cell is found by ``torch.bucketize`` per coordinate,
+    and only that cell's polynomial (in that cell's own scaling) is evaluated.
 
-    ``weight`` (n_terms, n_frame_pieces), ``deriv`` (n_coordinates, n_terms, n_frame_pieces): dl/dx_j of
-    those pieces is ``monomials @ deriv[j]``; ``pieces`` lists their indices among all pieces.
+    Buffers: ``poly_cols`` (d,) the muscle's coordinates among the surrogate's; ``grid_cols`` (g,) those
+    with interval edges ``edges_<k>``; ``stride`` (g,); per cell ``center``, ``half_range`` (n_cells, d) and
+    ``coef`` (n_cells, n_terms) over one exponent set closed downwards (zeros for terms a piece lacks);
+    ``weights`` (n_terms, n_cells * (1 + d)) the same polynomials and their x-derivatives as coefficients of
+    those monomials; ``parent``/``factor`` build the monomials degree by degree.
     """
 
-    def __init__(self, n_coords: int, center: Sequence[float], half_range: Sequence[float],
-                 entries: list[tuple[int, list[tuple[int, ...]], list[float]]]) -> None:
+    def __init__(self, path: MusclePath, coordinates: list[str]) -> None:
         super().__init__()
-        terms: set[tuple[int, ...]] = {(0,) * n_coords}
-        for _, exps, _ in entries:
-            for full in exps:  # close downwards: every derivative is a member
-                terms.update(product(*(range(p + 1) for p in full)))
+        d = len(path.coordinates)
+        poly_cols = [coordinates.index(c) for c in path.coordinates]
+        grid_names: list[str] = []
+        for piece in path.pieces:
+            for cond in piece.conditions:
+                if cond["coordinate"] not in coordinates:
+                    raise ValueError(f"muscle {path.name}: condition on unknown coordinate {cond['coordinate']!r}")
+                if cond["coordinate"] not in grid_names:
+                    grid_names.append(cond["coordinate"])
+        edges = {g: sorted({float(cond[k]) for p in path.pieces for cond in p.conditions
+                            if cond["coordinate"] == g for k in ("lower", "upper") if cond.get(k) is not None})
+                 for g in grid_names}
+        counts = [len(edges[g]) + 1 for g in grid_names]
+        n_cells = int(np.prod(counts)) if counts else 1
+        strides = [int(np.prod(counts[i + 1:])) for i in range(len(counts))]
+        owner = np.full(n_cells, -1)
+        for k, piece in enumerate(path.pieces):
+            spans = []
+            for g in grid_names:
+                conds = [c for c in piece.conditions if c["coordinate"] == g]
+                lo = max([edges[g].index(float(c["lower"])) + 1 for c in conds if c.get("lower") is not None],
+                         default=0)
+                hi = min([edges[g].index(float(c["upper"])) + 1 for c in conds if c.get("upper") is not None],
+                         default=len(edges[g]) + 1)
+                spans.append(range(lo, hi))
+            for idx in product(*spans):
+                cell = sum(i * s for i, s in zip(idx, strides))
+                if owner[cell] >= 0:
+                    raise ValueError(f"muscle {path.name}: pieces {owner[cell]} and {k} overlap")
+                owner[cell] = k
+        if (owner < 0).any():
+            raise ValueError(f"muscle {path.name}: the pieces do not cover every interval of {grid_names}")
+        terms: set[tuple[int, ...]] = {(0,) * d}
+        for piece in path.pieces:
+            for e in piece.exponents:  # close downwards: every derivative is a member
+                terms.update(product(*(range(int(p) + 1) for p in e)))
         ordered = sorted(terms, key=lambda t: (sum(t), t))  # each monomial = (one of degree - 1) * x_j
         position = {t: i for i, t in enumerate(ordered)}
         degrees = [sum(t) for t in ordered]
-        first_of_degree = {d: degrees.index(d) for d in set(degrees)}
+        first_of_degree = {deg: degrees.index(deg) for deg in set(degrees)}
         parent, factor = [0], [0]  # parent: index within the previous degree's layer
         for t in ordered[1:]:
-            j = next(i for i in range(n_coords) if t[i] > 0)
+            j = next(i for i in range(d) if t[i] > 0)
             lower = list(t)
             lower[j] -= 1
             parent.append(position[tuple(lower)] - first_of_degree[sum(t) - 1])
             factor.append(j)
-        self.pieces = [piece for piece, _, _ in entries]
-        weight = np.zeros((len(ordered), len(entries)))
-        deriv = np.zeros((n_coords, len(ordered), len(entries)))
-        for piece, (_, exps, coefs) in enumerate(entries):
-            for full, coef in zip(exps, coefs):
-                weight[position[full], piece] += coef
-                for j in range(n_coords):
-                    if full[j] > 0:
-                        lower = list(full)
-                        lower[j] -= 1
-                        deriv[j, position[tuple(lower)], piece] += full[j] * coef
         self.layers: list[tuple[int, int]] = []
         start = 1
         while start < len(ordered):
@@ -302,23 +411,96 @@ class _Frame(nn.Module):
                 stop += 1
             self.layers.append((start, stop))
             start = stop
-        f64 = torch.float64
-        self.register_buffer("center", torch.tensor(list(center), dtype=f64))
-        self.register_buffer("half_range", torch.tensor(list(half_range), dtype=f64))
-        self.register_buffer("parent", torch.tensor(parent, dtype=torch.long))
-        self.register_buffer("factor", torch.tensor(factor, dtype=torch.long))
-        self.register_buffer("weight", torch.tensor(weight, dtype=f64))
-        self.register_buffer("deriv", torch.tensor(deriv, dtype=f64))
+        coef = np.zeros((n_cells, len(ordered)))
+        center = np.zeros((n_cells, d))
+        half = np.ones((n_cells, d))
+        for cell, k in enumerate(owner):
+            piece = path.pieces[k]
+            for e, c in zip(piece.exponents, piece.coefficients):
+                coef[cell, position[tuple(int(p) for p in e)]] += c
+            center[cell], half[cell] = piece.center, piece.half_range
+        # weights (n_terms, n_cells, 1 + d): the cell's length polynomial and its d x-derivatives, each as
+        # coefficients of the same monomials (d(x^e)/dx_j = e_j x^(e - 1_j), a member of the closed set)
+        weights = np.zeros((len(ordered), n_cells, 1 + d))
+        weights[:, :, 0] = coef.T
+        for i, t in enumerate(ordered):
+            for j in range(d):
+                if t[j] > 0:
+                    lower = list(t)
+                    lower[j] -= 1
+                    weights[position[tuple(lower)], :, 1 + j] += t[j] * coef[:, i]
+        f64, long = torch.float64, torch.long
+        self.n_cells = n_cells
+        self.n_grid = len(grid_names)
+        self.register_buffer("poly_cols", torch.tensor(poly_cols, dtype=long))
+        self.register_buffer("grid_cols", torch.tensor([coordinates.index(g) for g in grid_names], dtype=long))
+        self.register_buffer("stride", torch.tensor(strides, dtype=long))
+        for i, g in enumerate(grid_names):
+            self.register_buffer(f"edges_{i}", torch.tensor(edges[g], dtype=f64))
+        self.register_buffer("center", torch.tensor(center, dtype=f64))
+        self.register_buffer("half_range", torch.tensor(half, dtype=f64))
+        self.register_buffer("coef", torch.tensor(coef, dtype=f64))
+        self.register_buffer("weights", torch.tensor(weights.reshape(len(ordered), -1), dtype=f64))
+        self.register_buffer("parent", torch.tensor(parent, dtype=long))
+        self.register_buffer("factor", torch.tensor(factor, dtype=long))
+        # a muscle fitted on a restricted range is evaluated at the nearest point of that range outside it
+        bounds = np.array([[-np.inf, np.inf]] * d)
+        for c, (lo, hi) in path.report.get("restricted_range", {}).items():
+            bounds[path.coordinates.index(c)] = (lo, hi)
+        self.restricted = bool(np.isfinite(bounds).any())
+        self.register_buffer("lower", torch.tensor(bounds[:, 0], dtype=f64))
+        self.register_buffer("upper", torch.tensor(bounds[:, 1], dtype=f64))
 
-    def monomials(self, q: Tensor) -> Tensor:
-        """(..., n_coordinates) -> (..., n_terms)."""
-        x = (q - self.center) / self.half_range
+    def cell(self, q: Tensor) -> Tensor:
+        """(..., n_coordinates) -> (...,) index of the grid cell (piece) each point lies in."""
+        index = torch.zeros(q.shape[:-1], dtype=torch.long, device=q.device)
+        for i in range(self.n_grid):
+            edges = getattr(self, f"edges_{i}")
+            column = q[..., self.grid_cols[i]].contiguous()
+            index = index + torch.bucketize(column, edges.to(q.dtype), right=True) * self.stride[i]
+        return index
+
+    def _monomials(self, q: Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
+        """Monomials (..., n_terms) in each point's cell scaling, the cell index (None: one cell) and the
+        cell's half ranges (..., d)."""
+        if self.restricted:  # the cell of the nearest point of the fitted range
+            clamped = torch.minimum(torch.maximum(q[..., self.poly_cols], self.lower), self.upper)
+            q = q.index_copy(-1, self.poly_cols, clamped)
+        if self.n_cells == 1:
+            cell, center, half = None, self.center[0], self.half_range[0]
+        else:
+            cell = self.cell(q)
+            center, half = self.center[cell], self.half_range[cell]
+        x = (q[..., self.poly_cols] - center) / half
         layer = torch.ones_like(x[..., :1])
         layers = [layer]
         for start, stop in self.layers:  # degree by degree: monomial = (one of degree - 1) * x_j
             layer = layer[..., self.parent[start:stop]] * x[..., self.factor[start:stop]]
             layers.append(layer)
-        return torch.cat(layers, dim=-1)
+        return torch.cat(layers, dim=-1), cell, half
+
+    def _per_cell(self, values: Tensor, cell: Tensor | None, width: int) -> Tensor:
+        """(..., n_cells * width) values of every cell's polynomials -> (..., width) of the point's own cell.
+        (One matrix product for all cells, then a gather: cheaper than gathering coefficients per point.)"""
+        values = values.reshape(*values.shape[:-1], self.n_cells, width)
+        if cell is None:
+            return values[..., 0, :]
+        return torch.gather(values, -2, cell[..., None, None].expand(*cell.shape, 1, width)).squeeze(-2)
+
+    def length(self, q: Tensor) -> Tensor:
+        """(..., n_coordinates) -> (...,) m."""
+        monomials, cell, _ = self._monomials(q)
+        return self._per_cell(monomials @ self.coef.t(), cell, 1)[..., 0]
+
+    def length_and_slope(self, q: Tensor) -> tuple[Tensor, Tensor]:
+        """Length (...,) m and dl/dq (..., d) over the muscle's coordinates (0 along a clamped coordinate)."""
+        monomials, cell, half = self._monomials(q)
+        out = self._per_cell(monomials @ self.weights, cell, 1 + self.poly_cols.numel())
+        slope = out[..., 1:] / half
+        if self.restricted:
+            q_muscle = q[..., self.poly_cols]
+            slope = slope * ((q_muscle >= self.lower) & (q_muscle <= self.upper)).to(slope.dtype)
+        return out[..., 0], slope
 
 
 class PathSurrogate(nn.Module):
@@ -327,7 +509,10 @@ class PathSurrogate(nn.Module):
     ``forward(q)`` / ``lengths(q)``: q (..., n_coordinates) rad or m -> (..., n_muscles) m.
     ``moment_arms(q)``: (..., n_muscles, n_coordinates) m, ``r = -dl/dq`` of the same polynomial (the exact
     derivative, equal to autograd's), zero where a muscle does not cross a coordinate.
-    Works in float32 or float64 (``.to(dtype)``) and on any device.
+    Each point is evaluated with the one piece of each muscle that contains it (interval lookup), so many
+    pieces cost little. A muscle fitted on a restricted range (``report["restricted_range"]``) is evaluated
+    at the nearest point of that range outside it (length held, moment arm zero along a clamped coordinate)
+    instead of extrapolating its polynomial. Works in float32 or float64 (``.to(dtype)``), on any device.
     """
 
     def __init__(self, coordinates: Sequence[str], center: Sequence[float], half_range: Sequence[float],
@@ -339,57 +524,31 @@ class PathSurrogate(nn.Module):
         self.muscles = [m.name for m in muscles]
         self.model = model
         self.fixed_coordinates = dict(fixed_coordinates or {})
-        n_c = len(self.coordinates)
-        glob_c, glob_h = [float(x) for x in center], [float(x) for x in half_range]
-
-        pieces: list[tuple[int, MusclePath, PolynomialPiece]] = []
-        frames: dict[tuple[float, ...], list[tuple[int, list[tuple[int, ...]], list[float]]]] = {}
-        for k, m in enumerate(muscles):
+        for m in muscles:
             missing = [c for c in m.coordinates if c not in self.coordinates]
             if missing:
                 raise ValueError(f"muscle {m.name}: coordinates {missing} not among {self.coordinates}")
             if not m.pieces:
                 raise ValueError(f"muscle {m.name} has no polynomial")
-            cols = [self.coordinates.index(c) for c in m.coordinates]
-            for piece in m.pieces:
-                fc, fh = list(glob_c), list(glob_h)
-                for c, ce, h in zip(cols, piece.center, piece.half_range):
-                    fc[c], fh[c] = float(ce), float(h)
-                exps = []
-                for e in piece.exponents:
-                    full = [0] * n_c
-                    for c, p in zip(cols, e):
-                        full[c] = int(p)
-                    exps.append(tuple(full))
-                frames.setdefault(tuple(fc + fh), []).append((len(pieces), exps, list(piece.coefficients)))
-                pieces.append((k, m, piece))
-        n_p = len(pieces)
-        self.frames = nn.ModuleList(_Frame(n_c, key[:n_c], key[n_c:], entries) for key, entries in frames.items())
-        self.n_terms = sum(f.weight.shape[0] for f in self.frames)
-        # pieces are evaluated frame by frame: put them in that order
-        order = [i for f in self.frames for i in f.pieces]
-        pieces = [pieces[i] for i in order]
-
-        assign = np.zeros((n_p, len(muscles)))
-        n_cond = max([len(p.conditions) for _, _, p in pieces] + [1])
-        cond_coord = np.zeros((n_p, n_cond), dtype=np.int64)
-        cond_lower = np.full((n_p, n_cond), -np.inf)
-        cond_upper = np.full((n_p, n_cond), np.inf)
-        for pi, (k, m, piece) in enumerate(pieces):
-            assign[pi, k] = 1.0
+        self.pieces = nn.ModuleList(_MusclePieces(m, self.coordinates) for m in muscles)
+        self.n_terms = sum(int(p.coef.numel()) for p in self.pieces)
+        # conditions of every piece (muscle by muscle), for piece_mask
+        all_pieces = [(k, p) for k, m in enumerate(muscles) for p in m.pieces]
+        n_cond = max([len(p.conditions) for _, p in all_pieces] + [1])
+        cond_coord = np.zeros((len(all_pieces), n_cond), dtype=np.int64)
+        cond_lower = np.full((len(all_pieces), n_cond), -np.inf)
+        cond_upper = np.full((len(all_pieces), n_cond), np.inf)
+        for pi, (_, piece) in enumerate(all_pieces):
             for ci, cond in enumerate(piece.conditions):
-                if cond["coordinate"] not in self.coordinates:
-                    raise ValueError(f"muscle {m.name}: condition on unknown coordinate {cond['coordinate']!r}")
                 cond_coord[pi, ci] = self.coordinates.index(cond["coordinate"])
                 if cond.get("lower") is not None:
                     cond_lower[pi, ci] = float(cond["lower"])
                 if cond.get("upper") is not None:
                     cond_upper[pi, ci] = float(cond["upper"])
-        self.has_pieces = any(p.conditions for _, _, p in pieces)
+        self.has_pieces = any(p.conditions for _, p in all_pieces)
         f64 = torch.float64
-        self.register_buffer("center", torch.tensor(glob_c, dtype=f64))
-        self.register_buffer("half_range", torch.tensor(glob_h, dtype=f64))
-        self.register_buffer("assign", torch.tensor(assign, dtype=f64))
+        self.register_buffer("center", torch.tensor([float(x) for x in center], dtype=f64))
+        self.register_buffer("half_range", torch.tensor([float(x) for x in half_range], dtype=f64))
         self.register_buffer("cond_coord", torch.tensor(cond_coord, dtype=torch.long))
         self.register_buffer("cond_lower", torch.tensor(cond_lower, dtype=f64))
         self.register_buffer("cond_upper", torch.tensor(cond_upper, dtype=f64))
@@ -398,34 +557,24 @@ class PathSurrogate(nn.Module):
     # -- evaluation ----------------------------------------------------------------------------------
 
     def piece_mask(self, q: Tensor) -> Tensor:
-        """(..., n_pieces) 1 where a piece applies, else 0."""
+        """(..., n_pieces) 1 where a piece applies, else 0 (pieces muscle by muscle, in ``paths`` order)."""
         qc = q[..., self.cond_coord]  # (..., n_pieces, n_conditions)
         ok = (qc >= self.cond_lower) & (qc < self.cond_upper)
         return ok.all(-1).to(q.dtype)
 
-    def _piece_lengths(self, q: Tensor) -> Tensor:
-        return torch.cat([f.monomials(q) @ f.weight for f in self.frames], dim=-1)
-
     def lengths_and_moment_arms(self, q: Tensor) -> tuple[Tensor, Tensor]:
         """Lengths (..., n_muscles) and moment arms (..., n_muscles, n_coordinates), m."""
-        lps, dps = [], []
-        for f in self.frames:
-            m = f.monomials(q)
-            lps.append(m @ f.weight)
-            dps.append(torch.einsum("...t,jtp->...pj", m, f.deriv) / f.half_range)  # dl/dq of each piece
-        lp, dp = torch.cat(lps, dim=-1), torch.cat(dps, dim=-2)
-        if self.has_pieces:
-            mask = self.piece_mask(q)
-            lp = lp * mask
-            dp = dp * mask[..., None]
-        return lp @ self.assign, -torch.einsum("...pj,pm->...mj", dp, self.assign)
+        lengths, arms = [], []
+        for pieces in self.pieces:
+            length, slope = pieces.length_and_slope(q)
+            lengths.append(length)
+            arm = torch.zeros(*q.shape[:-1], len(self.coordinates), dtype=q.dtype, device=q.device)
+            arms.append(arm.index_add(-1, pieces.poly_cols, -slope))
+        return torch.stack(lengths, -1), torch.stack(arms, -2)
 
     def lengths(self, q: Tensor) -> Tensor:
         """MTU lengths (..., n_muscles), m."""
-        lp = self._piece_lengths(q)
-        if self.has_pieces:
-            lp = lp * self.piece_mask(q)
-        return lp @ self.assign
+        return torch.stack([pieces.length(q) for pieces in self.pieces], -1)
 
     def forward(self, q: Tensor) -> Tensor:
         return self.lengths(q)
@@ -509,24 +658,54 @@ def _in_piece(q: np.ndarray, coordinates: list[str], conditions: list[dict[str, 
     return ok
 
 
+def _piece_edges(switches: Sequence[float], lo: float, hi: float, n_splits: int) -> list[float]:
+    """Interior edges of one coordinate's pieces: the path switches inside (lo, hi), switches closer than
+    1e-3 of the range merged into one (e.g. a via point active on a 2e-5 rad window: no samples fall there),
+    and the edges of ``n_splits`` equal intervals, an equal-interval edge dropped where a switch lies within
+    a fifth of an interval of it (no sliver pieces)."""
+    clusters: list[list[float]] = []
+    for v in sorted(float(v) for v in switches if lo < v < hi):
+        if clusters and v - clusters[-1][-1] < 1e-3 * (hi - lo):
+            clusters[-1].append(v)
+        else:
+            clusters.append([v])
+    edges = [float(np.mean(c)) for c in clusters]
+    width = (hi - lo) / max(n_splits, 1)
+    for e in np.linspace(lo, hi, max(n_splits, 1) + 1)[1:-1]:
+        if all(abs(e - v) > 0.2 * width for v in edges):
+            edges.append(float(e))
+    return sorted(edges)
+
+
 def fit_surrogate(coordinates: Sequence[str], range_min: Sequence[float], range_max: Sequence[float],
                   crossed: Mapping[str, Sequence[str]], q: np.ndarray, length_m: np.ndarray,
                   moment_arm_m: np.ndarray, muscles: Sequence[str],
                   breaks: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
                   max_degree: int | Mapping[int, int] | None = None, seed: int = 0, moment_arm_weight: float = 1.0,
-                  model: str = "", fixed_coordinates: dict[str, float] | None = None) -> PathSurrogate:
-    """Fit every muscle (one polynomial per piece, degree chosen on a validation split) -> torch surrogate.
+                  model: str = "", fixed_coordinates: dict[str, float] | None = None,
+                  splits: Mapping[str, int] | None = None, joints: Mapping[str, str] | None = None,
+                  muscle_ranges: Mapping[str, Mapping[str, Sequence[float]]] | None = None) -> PathSurrogate:
+    """Fit every muscle (one polynomial per piece, basis and degree chosen on a validation split) -> surrogate.
 
     q (n, n_coordinates) in the order of ``coordinates``; length_m (n, n_muscles); moment_arm_m
     (n, n_muscles, n_coordinates). ``crossed[muscle]``: the coordinates it depends on. ``breaks[muscle]``:
     coordinate -> values where the path switches (see ``pimsk.osim.path_sampling.conditional_breaks``).
+
+    splits: coordinate -> number of equal intervals its range is cut into for every muscle crossing it
+    (more, smaller pieces where one polynomial cannot follow a path over a wide range, e.g. the +-120 deg
+    of gait2392's hip); pieces tile a grid (switches x splits). joints: coordinate -> joint name; a muscle
+    crossing coordinates of several joints may then also get the *additive* basis (a sum of one polynomial
+    per joint, :func:`additive_exponents`), chosen where it validates better. muscle_ranges: muscle ->
+    coordinate -> (min, max) narrower than the sampled range: that muscle is fitted (and valid) there only;
+    the muscle's report records it under ``restricted_range``.
     """
     from threadpoolctl import threadpool_limits
 
     # one BLAS thread: these QRs are small, and threads fighting over shared cores cost 5-20x
     with threadpool_limits(limits=1, user_api="blas"):
         paths = _fit_all(list(coordinates), range_min, range_max, crossed, q, length_m, moment_arm_m, muscles,
-                         breaks, max_degree, seed, moment_arm_weight)
+                         breaks, max_degree, seed, moment_arm_weight, splits or {}, joints or {},
+                         muscle_ranges or {})
     lo, hi = np.asarray(range_min, dtype=float), np.asarray(range_max, dtype=float)
     return PathSurrogate(coordinates, ((hi + lo) / 2).tolist(), ((hi - lo) / 2).tolist(), paths, model=model,
                          fixed_coordinates=fixed_coordinates)
@@ -535,21 +714,40 @@ def fit_surrogate(coordinates: Sequence[str], range_min: Sequence[float], range_
 def _fit_all(coordinates: list[str], range_min: Sequence[float], range_max: Sequence[float],
              crossed: Mapping[str, Sequence[str]], q: np.ndarray, length_m: np.ndarray, moment_arm_m: np.ndarray,
              muscles: Sequence[str], breaks: Mapping[str, Mapping[str, Sequence[float]]] | None,
-             max_degree: int | Mapping[int, int] | None, seed: int, moment_arm_weight: float) -> list[MusclePath]:
-    lo, hi = np.asarray(range_min, dtype=float), np.asarray(range_max, dtype=float)
+             max_degree: int | Mapping[int, int] | None, seed: int, moment_arm_weight: float,
+             splits: Mapping[str, int], joints: Mapping[str, str],
+             muscle_ranges: Mapping[str, Mapping[str, Sequence[float]]]) -> list[MusclePath]:
+    lo_all, hi_all = np.asarray(range_min, dtype=float), np.asarray(range_max, dtype=float)
     paths = []
     for k, name in enumerate(muscles):
         names = list(crossed[name])
         cols = [coordinates.index(c) for c in names]
         d = len(cols)
         top = max_degree.get(d) if isinstance(max_degree, Mapping) else max_degree
-        pieces, scores_all, counts = [], [], []
-        for conditions in _intervals((breaks or {}).get(name, {})):
-            rows = _in_piece(q, coordinates, conditions)
+        lo, hi = lo_all[cols].copy(), hi_all[cols].copy()
+        restricted = {}
+        for c, (r_lo, r_hi) in (muscle_ranges.get(name) or {}).items():
+            if c not in names:
+                raise ValueError(f"muscle {name}: muscle_ranges names {c!r}, not a coordinate it crosses")
+            j = names.index(c)
+            lo[j], hi[j] = max(lo[j], float(r_lo)), min(hi[j], float(r_hi))
+            restricted[c] = [float(lo[j]), float(hi[j])]
+        inside = np.all((q[:, cols] >= lo) & (q[:, cols] <= hi), axis=1)
+        groups = None
+        if joints:
+            by_joint: dict[str, list[int]] = {}
+            for j, c in enumerate(names):
+                by_joint.setdefault(joints.get(c, c), []).append(j)
+            groups = list(by_joint.values()) if len(by_joint) > 1 else None
+        edges = {c: _piece_edges((breaks or {}).get(name, {}).get(c, []), lo[j], hi[j], int(splits.get(c, 1)))
+                 for j, c in enumerate(names)}
+        pieces, scores_all, counts, bases = [], [], [], []
+        for conditions in _intervals({c: e for c, e in edges.items() if e}):
+            rows = inside & _in_piece(q, coordinates, conditions)
             counts.append(int(rows.sum()))
             if rows.sum() < 4:
                 raise ValueError(f"muscle {name}: only {int(rows.sum())} samples where {conditions}; sample more")
-            lo_p, hi_p = lo[cols].copy(), hi[cols].copy()  # the piece's own box, for conditioning
+            lo_p, hi_p = lo.copy(), hi.copy()  # the piece's own box, for conditioning
             for cond in conditions:
                 j = names.index(cond["coordinate"])
                 if cond.get("lower") is not None:
@@ -557,19 +755,24 @@ def _fit_all(coordinates: list[str], range_min: Sequence[float], range_max: Sequ
                 if cond.get("upper") is not None:
                     hi_p[j] = min(hi_p[j], cond["upper"])
             center_p, half_p = (hi_p + lo_p) / 2, (hi_p - lo_p) / 2
-            fit, scores = select_degree(q[rows][:, cols], length_m[rows, k], moment_arm_m[rows, k][:, cols],
-                                        center_p, half_p, max_degree=top, seed=seed + k,
-                                        moment_arm_weight=moment_arm_weight)
+            fit, scores, basis = select_basis(q[rows][:, cols], length_m[rows, k], moment_arm_m[rows, k][:, cols],
+                                              center_p, half_p, max_degree=top, groups=groups, seed=seed + k,
+                                              moment_arm_weight=moment_arm_weight)
             pieces.append(PolynomialPiece(fit.exponents.tolist(), fit.coefficients.tolist(), center_p.tolist(),
                                           half_p.tolist(), conditions))
-            scores_all.append({str(a): round(b, 4) for a, b in scores.items()})
-        paths.append(MusclePath(name, names, pieces, {"validation_score_mm": scores_all, "n_train": int(q.shape[0]),
-                                                      "n_train_per_piece": counts}))
+            scores_all.append({key: round(value, 4) for key, value in scores.items()})
+            bases.append(f"{basis}{fit.degree}")
+        report: dict[str, Any] = {"validation_score_mm": scores_all, "n_train": int(inside.sum()),
+                                  "n_train_per_piece": counts, "basis_per_piece": bases,
+                                  "fit_range": {c: [float(lo[j]), float(hi[j])] for j, c in enumerate(names)}}
+        if restricted:
+            report["restricted_range"] = restricted
+        paths.append(MusclePath(name, names, pieces, report))
     return paths
 
 
-REPORT_COLUMNS = ["muscle", "coordinates", "degree", "n_terms", "n_train", "n_test", "length_err_median_mm",
-                  "length_err_max_mm", "moment_arm_err_median_mm", "moment_arm_err_max_mm"]
+REPORT_COLUMNS = ["muscle", "coordinates", "degree", "n_terms", "n_train", "n_test", "fit_range",
+                  "length_err_median_mm", "length_err_max_mm", "moment_arm_err_median_mm", "moment_arm_err_max_mm"]
 
 
 def evaluate_surrogate(surrogate: PathSurrogate, q: np.ndarray, length_m: np.ndarray, moment_arm_m: np.ndarray,
@@ -578,7 +781,9 @@ def evaluate_surrogate(surrogate: PathSurrogate, q: np.ndarray, length_m: np.nda
 
     q (n, n_coords) in the order of ``coordinates`` (must include the surrogate's); length_m (n, n_muscles) and
     moment_arm_m (n, n_muscles, n_coords) for ``muscles`` (default: the surrogate's, same order). The
-    moment-arm error pools every coordinate the muscle crosses.
+    moment-arm error pools every coordinate the muscle crosses. A muscle fitted on a restricted range
+    (``report["restricted_range"]``) is scored on the samples inside that range only, and its ``fit_range``
+    says so ("restricted coordinate=min:max;..." in rad or m; else "full").
     """
     coordinates = list(coordinates)
     muscles = list(muscles or surrogate.muscles)
@@ -588,15 +793,22 @@ def evaluate_surrogate(surrogate: PathSurrogate, q: np.ndarray, length_m: np.nda
         lt, rt = surrogate.lengths_and_moment_arms(qt)
     lt, rt = lt.double().cpu().numpy(), rt.double().cpu().numpy()
     rows = []
+    q = np.asarray(q)
     for s_idx, path in enumerate(surrogate.paths):
         k = muscles.index(path.name)
-        el = np.abs(lt[:, s_idx] - length_m[:, k]) * 1e3
+        restricted = path.report.get("restricted_range", {})
+        inside = np.ones(len(q), dtype=bool)
+        for c, (lo, hi) in restricted.items():
+            inside &= (q[:, coordinates.index(c)] >= lo) & (q[:, coordinates.index(c)] <= hi)
+        el = np.abs(lt[inside, s_idx] - length_m[inside, k]) * 1e3
         idx_s = [surrogate.coordinates.index(c) for c in path.coordinates]
         idx_o = [coordinates.index(c) for c in path.coordinates]
-        er = np.abs(rt[:, s_idx][:, idx_s] - moment_arm_m[:, k][:, idx_o]) * 1e3
+        er = np.abs(rt[inside, s_idx][:, idx_s] - moment_arm_m[inside, k][:, idx_o]) * 1e3
+        fit_range = ("restricted " + ";".join(f"{c}={lo:.4f}:{hi:.4f}" for c, (lo, hi) in restricted.items())
+                     if restricted else "full")
         rows.append({"muscle": path.name, "coordinates": ";".join(path.coordinates), "degree": path.degree,
                      "n_terms": sum(len(p.exponents) for p in path.pieces), "n_train": path.report.get("n_train", ""),
-                     "n_test": int(len(el)),
+                     "n_test": int(len(el)), "fit_range": fit_range,
                      "length_err_median_mm": float(np.median(el)), "length_err_max_mm": float(el.max()),
                      "moment_arm_err_median_mm": float(np.median(er)), "moment_arm_err_max_mm": float(er.max())})
     return rows

@@ -4,24 +4,32 @@ For each muscle: find the coordinates it crosses (joints between the bodies its 
 of moving and conditional path points, dependent coordinates replaced by their independent ones, then kept
 only where OpenSim's moment arm is non-zero somewhere in the range); sample those coordinates (Latin
 hypercube or grid, seeded); set them, let OpenSim enforce the model's constraints (``Model.assemble``) and
-record ``Muscle.getLength`` and ``Muscle.computeMomentArm`` at the assembled pose.
+record ``Muscle.getLength`` and ``Muscle.computeMomentArm`` (or, cheaper for large training sets, central
+differences of ``getLength``) at the assembled pose.
 
 Arrays are sample-first: ``q`` (n_samples, n_coordinates) rad or m, ``length_m`` (n_samples, n_muscles),
 ``moment_arm_m`` (n_samples, n_muscles, n_coordinates) (zero where a muscle does not cross a coordinate).
 ``breaks`` lists, per muscle, the coordinate values where the path changes abruptly (ConditionalPathPoint
 switches, MovingPathPoint spline kinks); the surrogate fits one polynomial per interval between them.
+``joints`` names each sampled coordinate's joint (the surrogate may fit a sum of per-joint polynomials).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import product
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pimsk.errors import FileFormatError, PimskError
+
+
+# OpenSim's ConditionalPathPoint::isActive widens the point's coordinate range by this (rad or m).
+CONDITIONAL_TOLERANCE = 1e-5
 
 
 class PathSamplingError(PimskError):
@@ -45,6 +53,7 @@ class PathSamples:
     method: str = "lhs"
     seed: int = 0
     breaks: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    joints: dict[str, str] = field(default_factory=dict)
 
     @property
     def n_samples(self) -> int:
@@ -59,7 +68,7 @@ class PathSamples:
                  meta=np.array(json.dumps({
                      "model": self.model, "muscles": self.muscles, "coordinates": self.coordinates,
                      "crossed": self.crossed, "fixed_coordinates": self.fixed_coordinates,
-                     "method": self.method, "seed": self.seed, "breaks": self.breaks})))
+                     "method": self.method, "seed": self.seed, "breaks": self.breaks, "joints": self.joints})))
 
     @classmethod
     def load_npz(cls, path: str | Path) -> "PathSamples":
@@ -72,6 +81,17 @@ class PathSamples:
                            range_min=data["range_min"], range_max=data["range_max"], **meta)
         except (OSError, KeyError, ValueError) as exc:
             raise FileFormatError(f"not a path-samples file: {exc}", file=path) from None
+
+    def concatenate(self, other: "PathSamples") -> "PathSamples":
+        """These samples followed by ``other``'s (same muscles, coordinates and crossings; e.g. extra poses
+        drawn over a narrower range). The ranges, breaks and the rest are this set's."""
+        if other.muscles != self.muscles or other.coordinates != self.coordinates or other.crossed != self.crossed:
+            raise PathSamplingError("cannot concatenate path samples of different muscles or coordinates",
+                                    hint=f"{self.muscles} / {self.coordinates} vs "
+                                         f"{other.muscles} / {other.coordinates}")
+        return dataclasses.replace(self, q=np.vstack([self.q, other.q]),
+                                   length_m=np.vstack([self.length_m, other.length_m]),
+                                   moment_arm_m=np.concatenate([self.moment_arm_m, other.moment_arm_m]))
 
     def muscle_view(self, muscle: str) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
         """One muscle's crossed coordinates, q (n, d), length (n,), moment arms (n, d)."""
@@ -215,9 +235,10 @@ def conditional_breaks(model: Any, muscles: Sequence[str],
                        kink_spacing: float = 1e-3) -> dict[str, dict[str, list[float]]]:
     """Per muscle: coordinate -> values where its path changes abruptly (rad or m).
 
-    These are the range bounds of ConditionalPathPoints (OpenSim switches the via point on or off, so
-    length and moment arm jump) and clusters of MovingPathPoint spline knots closer than ``kink_spacing``
-    (a kink). The surrogate fits one polynomial per interval between them.
+    These are the range bounds of ConditionalPathPoints where OpenSim switches the via point on or off (so
+    length and moment arm jump): ``ConditionalPathPoint::isActive`` is true on [range_min - 1e-5,
+    range_max + 1e-5], so the switches are there; and clusters of MovingPathPoint spline knots closer than
+    ``kink_spacing`` (a kink). The surrogate fits one polynomial per interval between them.
     """
     osim = _osim()
     model = load_model(model)
@@ -228,10 +249,10 @@ def conditional_breaks(model: Any, muscles: Sequence[str],
         for i in range(pps.getSize()):
             p = pps.get(i)
             kind = p.getConcreteClassName()
-            if kind == "ConditionalPathPoint":
+            if kind == "ConditionalPathPoint":  # active on [range_min - 1e-5, range_max + 1e-5] (OpenSim)
                 cp = osim.ConditionalPathPoint.safeDownCast(p)
                 per.setdefault(cp.getCoordinate().getName(), set()).update(
-                    (float(cp.get_range(0)), float(cp.get_range(1))))
+                    (float(cp.get_range(0)) - CONDITIONAL_TOLERANCE, float(cp.get_range(1)) + CONDITIONAL_TOLERANCE))
             elif kind == "MovingPathPoint":
                 mp = osim.MovingPathPoint.safeDownCast(p)
                 for axis in ("X", "Y", "Z"):
@@ -270,10 +291,71 @@ def _design(method: str, n: int, d: int, seed: int) -> np.ndarray:
     raise PathSamplingError(f"unknown sampling method {method!r}", field="method", hint="lhs, random or grid")
 
 
+def _difference_moment_arms(model: Any, state: Any, coords: list[Any], q: np.ndarray, length: np.ndarray,
+                            objs: list[Any], muscles: Sequence[str], crossed: Mapping[str, Sequence[str]],
+                            col: Mapping[str, int], breaks: Mapping[str, Mapping[str, Sequence[float]]],
+                            step: float, assemble: bool) -> np.ndarray:
+    """(n_muscles, n_coordinates) moment arms -dl/dq at pose ``q`` by differences of OpenSim lengths: central,
+    or one-sided (away from the switch) where a muscle's path switch lies within ``step`` of q_j."""
+    arms = np.zeros((len(muscles), len(coords)))
+    for j, coord in enumerate(coords):
+        name = coord.getName()
+        users = [k for k, m in enumerate(muscles) if name in crossed[m]]
+        if not users:
+            continue
+        sides = {}
+        for sign in (1.0, -1.0):
+            pose = q.copy()
+            pose[j] += sign * step
+            _set_pose(model, state, coords, pose, assemble)
+            sides[sign] = np.array([objs[k].getLength(state) for k in users])
+        for u, k in enumerate(users):
+            near = [b for b in breaks.get(muscles[k], {}).get(name, []) if abs(b - q[j]) <= 2.0 * step]
+            if not near:
+                slope = (sides[1.0][u] - sides[-1.0][u]) / (2.0 * step)
+            elif near[0] > q[j]:  # q + step crosses the switch: backward difference
+                slope = (length[k] - sides[-1.0][u]) / step
+            else:  # q - step crosses it: forward difference (pieces are closed below: lower <= q)
+                slope = (sides[1.0][u] - length[k]) / step
+            arms[k, j] = -slope
+    _set_pose(model, state, coords, q, assemble)
+    return arms
+
+
+def _fill_pieces(targets: np.ndarray, lo: np.ndarray, hi: np.ndarray, names: list[str], muscles: Sequence[str],
+                 breaks: Mapping[str, Mapping[str, Sequence[float]]], min_per_piece: int, seed: int) -> np.ndarray:
+    """``targets`` plus Latin-hypercube poses inside every muscle piece (box between path switches) that
+    holds fewer than ``min_per_piece`` of them."""
+    extra = [targets]
+    for k, m in enumerate(muscles):
+        per = breaks.get(m, {})
+        if not per:
+            continue
+        axes = []
+        for c, vals in per.items():
+            edges = [lo[names.index(c)], *sorted(vals), hi[names.index(c)]]
+            axes.append([(names.index(c), a, b) for a, b in zip(edges[:-1], edges[1:])])
+        for p, box in enumerate(product(*axes)):
+            pool = np.vstack(extra)
+            inside = np.ones(len(pool), dtype=bool)
+            for j, a, b in box:
+                inside &= (pool[:, j] >= a) & (pool[:, j] < b)
+            need = min_per_piece - int(inside.sum())
+            if need <= 0:
+                continue
+            box_lo, box_hi = lo.copy(), hi.copy()
+            for j, a, b in box:
+                box_lo[j], box_hi[j] = a, b
+            unit = _design("lhs", need, len(names), seed + 1009 * (k + 1) + 17 * p)
+            extra.append(box_lo + unit * (box_hi - box_lo))
+    return np.vstack(extra)
+
+
 def sample_paths(model: Any, muscles: Sequence[str], n_samples: int, seed: int = 0, method: str = "lhs",
                  coordinates: Sequence[str] | None = None, ranges: Mapping[str, Sequence[float]] | None = None,
                  fixed: Mapping[str, float] | None = None, crossed: Mapping[str, Sequence[str]] | None = None,
-                 moment_arm_tol_m: float = 1e-5, n_probe: int = 64) -> PathSamples:
+                 moment_arm_tol_m: float = 1e-5, n_probe: int = 64, moment_arms: str = "opensim",
+                 difference_step: float = 1e-5, min_per_piece: int = 0) -> PathSamples:
     """Lengths and moment arms of ``muscles`` at ``n_samples`` poses.
 
     coordinates: restrict the sampled coordinates to these (others stay at ``fixed`` or default values),
@@ -281,7 +363,21 @@ def sample_paths(model: Any, muscles: Sequence[str], n_samples: int, seed: int =
     coordinate's range (rad or m). crossed: give the per-muscle coordinates instead of detecting them;
     detected coordinates are kept only where ``|moment arm|`` exceeds ``moment_arm_tol_m`` at one of
     ``n_probe`` probe poses. method: ``lhs`` (Latin hypercube), ``random`` or ``grid``.
+
+    moment_arms: ``"opensim"`` (``Muscle.computeMomentArm``, the reference) or ``"difference"``: central
+    differences of OpenSim's own ``getLength`` with step ``difference_step`` (rad or m), one-sided where a
+    path switch (``breaks``) lies within the step; for the moment arms that OpenSim defines as -dl/dq (all
+    paths of independent coordinates) this agrees with computeMomentArm to ~1e-8 m at about a tenth of the
+    cost, so large training sets are cheap. Held-out (test) samples should keep ``"opensim"``.
+
+    min_per_piece: where a muscle's path switches split its range into pieces (``breaks``) and the design
+    puts fewer than this many poses into a piece (a short interval, e.g. knee hyperextension 0..10 deg), add
+    poses there (Latin hypercube inside the piece, every other coordinate over its range) so that each
+    piece's own polynomial has samples to fit; the result then has more than ``n_samples`` poses.
     """
+    if moment_arms not in ("opensim", "difference"):
+        raise PathSamplingError(f"unknown moment_arms {moment_arms!r}", field="moment_arms",
+                                hint="opensim or difference")
     osim = _osim()
     model = load_model(model)
     cs = model.getCoordinateSet()
@@ -343,28 +439,34 @@ def sample_paths(model: Any, muscles: Sequence[str], n_samples: int, seed: int =
     targets = lo + unit * (hi - lo)
     coords = [cs.get(c) for c in names]
     col = {c: i for i, c in enumerate(names)}
-    n = targets.shape[0]
-    q = np.empty((n, len(names)))
-    length = np.empty((n, len(muscles)))
-    arms = np.zeros((n, len(muscles), len(names)))
     objs = [muscleset.get(m) for m in muscles]
-    for i in range(n):
-        _set_pose(model, state, coords, targets[i], assemble)
-        q[i] = [c.getValue(state) for c in coords]
-        for k, (m, mu) in enumerate(zip(muscles, objs)):
-            length[i, k] = mu.getLength(state)
-            for c in crossed_[m]:
-                arms[i, k, col[c]] = mu.computeMomentArm(state, coords[col[c]])
-    if not np.all(np.isfinite(length)) or not np.all(np.isfinite(arms)):
-        raise PathSamplingError("OpenSim returned non-finite lengths or moment arms", file=model.getName())
     breaks: dict[str, dict[str, list[float]]] = {}
     for m, per in conditional_breaks(model, muscles).items():
         inside = {c: [v for v in vals if lo[col[c]] < v < hi[col[c]]]
                   for c, vals in per.items() if c in crossed_[m]}
         breaks[m] = {c: v for c, v in inside.items() if v}
+    if min_per_piece > 0:
+        targets = _fill_pieces(targets, lo, hi, names, muscles, breaks, min_per_piece, seed)
+    n = targets.shape[0]
+    q = np.empty((n, len(names)))
+    length = np.empty((n, len(muscles)))
+    arms = np.zeros((n, len(muscles), len(names)))
+    for i in range(n):
+        _set_pose(model, state, coords, targets[i], assemble)
+        q[i] = [c.getValue(state) for c in coords]
+        for k, (m, mu) in enumerate(zip(muscles, objs)):
+            length[i, k] = mu.getLength(state)
+            if moment_arms == "opensim":
+                for c in crossed_[m]:
+                    arms[i, k, col[c]] = mu.computeMomentArm(state, coords[col[c]])
+        if moment_arms == "difference":
+            arms[i] = _difference_moment_arms(model, state, coords, q[i], length[i], objs, muscles, crossed_, col,
+                                              breaks, difference_step, assemble)
+    if not np.all(np.isfinite(length)) or not np.all(np.isfinite(arms)):
+        raise PathSamplingError("OpenSim returned non-finite lengths or moment arms", file=model.getName())
     return PathSamples(model=model.getName(), muscles=list(muscles), coordinates=names, breaks=breaks,
                        crossed={m: crossed_[m] for m in muscles}, q=q, length_m=length, moment_arm_m=arms,
                        range_min=lo, range_max=hi,
                        fixed_coordinates={c.getName(): float(c.getValue(state)) for c in cs
                                           if c.getName() not in names and c.getName() not in dependent},
-                       method=method, seed=seed)
+                       method=method, seed=seed, joints={c: cs.get(c).getJoint().getName() for c in names})

@@ -1,5 +1,9 @@
 """Muscle-tendon states, equilibrium solver, activation dynamics and the parameter container (no OpenSim).
 
+The fast equilibrium path (fixed Newton steps + check + safeguarded fallback) is checked against the
+safeguarded solver alone, from warm and useless starts, for roots outside OpenSim's [0, 5], in every layout,
+with autograd, and compiled against eager.
+
 Hand-solved cases: a muscle at optimal length with the pennation at optimal angle, isometric, fully active,
 gives F = F_max (1 + f_PE(1)) along the fiber; at equilibrium tendon force equals fiber force along the
 tendon and (with d f~T/dt = 0, no damping) the explicit form recovers v_f = v_MT cos(alpha); the activation
@@ -19,6 +23,7 @@ from pimsk.core.activation import activation_derivative, simulate_activation
 from pimsk.core.muscle_parameters import MuscleParameters
 from pimsk.core.muscle_state import (
     compliant_tendon_state,
+    equilibrium_forces,
     equilibrium_residual,
     equilibrium_residual_derivative,
     equilibrium_state,
@@ -174,6 +179,77 @@ def test_solver_without_sign_change_reports_not_converged():
     assert sol.norm_tendon_force.shape == (2, 3)
     assert not sol.converged.any()
     assert sol.iterations < 60  # diverged elements stop early instead of running to max_iterations
+
+
+def test_fast_path_equals_the_safeguarded_solver_everywhere():
+    p = params()
+    l_mt, v_mt, act = in_domain_inputs(p, shape=(40, 25), seed=3)
+    fast = solve_norm_tendon_force(l_mt, v_mt, act, p)
+    # no fixed steps: every element goes to Newton safeguarded by bisection on [0, 5]
+    safe = solve_norm_tendon_force(l_mt, v_mt, act, p, newton_steps=0, float32_steps=0)
+    assert fast.converged.all() and safe.converged.all()
+    assert fast.iterations == 5 + (fast.iterations - 5)  # 3 float32 + 2 float64 steps, then the fallback's
+    torch.testing.assert_close(fast.norm_tendon_force, safe.norm_tendon_force, rtol=0, atol=1e-13)
+    assert fast.residual.abs().max() <= 64 * torch.finfo(F64).eps
+    # a warm start from the solution (or from a useless guess) gives the same root
+    for guess in (fast.norm_tendon_force, torch.full_like(l_mt, float("nan")), torch.full_like(l_mt, 7.0)):
+        warm = solve_norm_tendon_force(l_mt, v_mt, act, p, initial_guess=guess)
+        assert warm.converged.all()
+        torch.testing.assert_close(warm.norm_tendon_force, fast.norm_tendon_force, rtol=0, atol=1e-13)
+
+
+def test_root_outside_the_bounds_is_kept_where_there_is_none_inside():
+    # Fast shortening at low activation with fiber damping: the fiber pushes (damping force < 0), so at tendon
+    # slack length R(0) > 0 and R(5) > 0, no sign change on OpenSim's [0, 5]; the equilibrium is a tendon in
+    # slight compression, f~T in (-c3, 0) (OpenSim's bisection reports no equilibrium there).
+    p = params(fiber_damping=[0.1, 0.1, 0.1])
+    alpha = p.pennation_angle_at_optimal_rad
+    l_mt = p.tendon_slack_length_m + p.optimal_fiber_length_m * torch.cos(alpha)
+    v_mt = -0.98 * p.max_contraction_velocity_mps / torch.cos(alpha)
+    sol = solve_norm_tendon_force(l_mt, v_mt, 0.05, p)
+    r0 = equilibrium_residual(l_mt, v_mt, 0.05, torch.zeros(3, dtype=F64), p)
+    r5 = equilibrium_residual(l_mt, v_mt, 0.05, torch.full((3,), 5.0, dtype=F64), p)
+    assert (r0 > 0).all() and (r5 > 0).all()
+    assert sol.converged.all()
+    assert ((sol.norm_tendon_force < 0) & (sol.norm_tendon_force > -dg.DEGROOTE2016.c3)).all()
+    assert equilibrium_residual(l_mt, v_mt, 0.05, sol.norm_tendon_force, p).abs().max() < 1e-13
+
+
+def test_equilibrium_forces_equal_the_state_and_any_layout_works():
+    p = params(ignore_tendon_compliance=[False, True, False])
+    l_mt, v_mt, act = in_domain_inputs(p, shape=(3, 7, 5), seed=4)
+    state = equilibrium_state(l_mt, v_mt, act, p)
+    with torch.no_grad():  # the solver's own last evaluation: no extra pass over the curves
+        tendon, fiber = equilibrium_forces(l_mt, v_mt, act, p)
+    assert tendon.shape == fiber.shape == (3, 7, 5, 3)
+    torch.testing.assert_close(tendon, state.tendon_force_n, rtol=1e-13, atol=1e-9)
+    torch.testing.assert_close(fiber, state.fiber_force_n, rtol=1e-12, atol=1e-9)
+    # with autograd: the same values, and gradients through the implicit step
+    l_req = l_mt.clone().requires_grad_(True)
+    tendon_g, fiber_g = equilibrium_forces(l_req, v_mt, act, p)
+    torch.testing.assert_close(tendon_g.detach(), state.tendon_force_n, rtol=1e-13, atol=1e-9)
+    (grad_forces,) = torch.autograd.grad(tendon_g.sum(), l_req)
+    (grad_state,) = torch.autograd.grad(equilibrium_state(l_req, v_mt, act, p).tendon_force_n.sum(), l_req)
+    torch.testing.assert_close(grad_forces, grad_state)
+    # one muscle, no batch dimension; scalar velocity and activation broadcast
+    single = solve_norm_tendon_force(l_mt[0, 0, 0], 0.0, 0.5, p)
+    assert single.norm_tendon_force.shape == (3,)
+
+
+def test_compiled_solver_matches_eager():
+    p = params(fiber_damping=[0.1, 0.1, 0.1])
+    l_mt, v_mt, act = in_domain_inputs(p, shape=(64, 10), seed=5)
+    # first row: fast shortening at low activation (root outside [0, 5]): the compiled fallback runs too
+    alpha = p.pennation_angle_at_optimal_rad
+    l_mt[0] = p.tendon_slack_length_m + p.optimal_fiber_length_m * torch.cos(alpha)
+    v_mt[0] = -0.98 * p.max_contraction_velocity_mps / torch.cos(alpha)
+    act[0] = 0.05
+    with torch.no_grad():
+        eager = equilibrium_forces(l_mt, v_mt, act, p)
+        compiled = equilibrium_forces(l_mt, v_mt, act, p, compile=True)
+    assert (eager[0][0] < 0).all()  # tendon in compression there
+    for a, b in zip(eager, compiled):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-9)
 
 
 # ------------------------------------------------------------------------------------------ activation

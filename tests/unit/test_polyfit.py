@@ -11,6 +11,7 @@ import torch
 from pimsk.core.path_surrogate import (
     MusclePath,
     PathSurrogate,
+    PolyFit,
     PolynomialPiece,
     evaluate_surrogate,
     fit_polynomial,
@@ -119,7 +120,7 @@ def test_pieces_reproduce_a_switching_path() -> None:
     assert np.abs(lt[:, 0].numpy() - l_ref).max() < 1e-12
     assert np.abs(rt[:, 0, 0].numpy() - r_ref).max() < 1e-12
     # each piece is scaled to its own interval, so float32 stays accurate; moment arm = -autograd
-    assert len(surrogate.frames) == 2
+    assert surrogate.pieces[0].n_cells == 2
     l32 = surrogate.to(torch.float32).lengths(xt.float())
     surrogate.to(torch.float64)
     away = (xt[:, 0] - 0.2).abs() > 1e-6  # float32 rounding may move a point across the switch
@@ -187,3 +188,101 @@ def test_bad_json_is_a_pimsk_error(tmp_path) -> None:
     p.write_text('{"format": "other"}')
     with pytest.raises(FileFormatError, match="not a path surrogate"):
         PathSurrogate.load_json(p)
+
+
+# ------------------------------------------------------------------------------------------ pieces on a grid
+def test_additive_exponents_have_no_cross_terms_and_keep_the_graded_prefix() -> None:
+    from pimsk.core.path_surrogate import additive_exponents
+
+    groups = [[0, 1, 2], [3]]
+    for degree in (1, 4, 7):
+        e = additive_exponents(groups, 4, degree)
+        assert len(e) == 1 + (math.comb(3 + degree, degree) - 1) + degree
+        assert len({tuple(r) for r in e}) == len(e)
+        assert not np.any((e[:, :3].sum(1) > 0) & (e[:, 3] > 0))  # no hip x knee products
+        assert np.array_equal(additive_exponents(groups, 4, degree + 1)[: len(e)], e)
+
+
+def _separable(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """l = 0.3 + 0.02 sin(2 q0) cos(q1) + 0.01 exp(0.8 q2): a 'hip' part (q0, q1) plus a 'knee' part (q2)."""
+    length = 0.3 + 0.02 * np.sin(2 * q[:, 0]) * np.cos(q[:, 1]) + 0.01 * np.exp(0.8 * q[:, 2])
+    dl = np.stack([0.04 * np.cos(2 * q[:, 0]) * np.cos(q[:, 1]), -0.02 * np.sin(2 * q[:, 0]) * np.sin(q[:, 1]),
+                   0.008 * np.exp(0.8 * q[:, 2])], 1)
+    return length, -dl
+
+
+def test_select_basis_prefers_the_additive_basis_for_a_separable_path() -> None:
+    from pimsk.core.path_surrogate import select_basis
+
+    rng = np.random.default_rng(4)
+    lo, hi = np.array([-1.5, -1.5, -1.5]), np.array([1.5, 1.5, 1.5])
+    q = rng.uniform(lo, hi, (120, 3))
+    length, arm = _separable(q)
+    center, half = (lo + hi) / 2, (hi - lo) / 2
+    fit, scores, basis = select_basis(q, length, arm, center, half, groups=[[0, 1], [2]])
+    assert basis == "additive" and scores[f"additive{fit.degree}"] == min(scores.values())
+    assert not np.any((fit.exponents[:, :2].sum(1) > 0) & (fit.exponents[:, 2] > 0))
+    q_test = rng.uniform(lo, hi, (500, 3))
+    l_test, r_test = _separable(q_test)
+    err_additive = np.abs(fit.moment_arm(q_test) - r_test).max()
+    full, _, _ = select_basis(q, length, arm, center, half)  # no groups: the full basis only
+    assert err_additive < 0.2 * np.abs(full.moment_arm(q_test) - r_test).max()
+    assert np.abs(fit.length(q_test) - l_test).max() < 1e-4  # 0.1 mm
+
+
+def _bend(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A segment passing close to a joint axis: l = sqrt(0.1^2 + (0.05 + 0.3 sin q)^2) over q in [-2, 2]; its
+    moment arm turns within ~0.3 rad near q = -0.17 (no single polynomial of moderate degree follows it)."""
+    s = 0.05 + 0.3 * np.sin(q[:, 0])
+    length = np.sqrt(0.01 + s**2)
+    return length, -(s * 0.3 * np.cos(q[:, 0]) / length)[:, None]
+
+
+def test_splits_follow_what_one_polynomial_cannot_and_lookup_matches_the_pieces() -> None:
+    q = np.linspace(-2.0, 2.0, 801)[:, None]
+    length, arm = _bend(q)
+    args = (["x"], [-2.0], [2.0], {"m": ["x"]}, q, length[:, None], arm[:, None, :], ["m"])
+    one = fit_surrogate(*args, max_degree=9)
+    split = fit_surrogate(*args, max_degree=9, splits={"x": 4})
+    assert len(one.paths[0].pieces) == 1 and len(split.paths[0].pieces) == 4
+    assert split.paths[0].report["basis_per_piece"][0].startswith("full")
+    xt = torch.linspace(-2.0, 2.0, 2001, dtype=torch.float64)[:, None]
+    _, r_ref = _bend(xt.numpy())
+    err_one = np.abs(one.moment_arms(xt)[:, 0, 0].numpy() - r_ref[:, 0]).max()
+    err_split = np.abs(split.moment_arms(xt)[:, 0, 0].numpy() - r_ref[:, 0]).max()
+    assert err_split < 0.1 * err_one and err_split < 1e-3
+    # the lookup evaluates exactly the piece whose conditions hold (brute force with the pieces themselves)
+    mask = split.piece_mask(xt)
+    assert torch.equal(mask.sum(-1), torch.ones(len(xt), dtype=mask.dtype))
+    brute = np.zeros(len(xt))
+    for k, piece in enumerate(split.paths[0].pieces):
+        fit = PolyFit(np.array(piece.exponents), np.array(piece.coefficients), np.array(piece.center),
+                      np.array(piece.half_range))
+        brute += mask[:, k].numpy() * fit.length(xt.numpy())
+    assert np.abs(split(xt)[:, 0].numpy() - brute).max() < 1e-15
+    # moment arms stay the exact derivative across pieces, and second derivatives exist
+    xs = torch.tensor([[-1.7], [-0.4], [0.3], [1.2]], dtype=torch.float64, requires_grad=True)
+    (grad,) = torch.autograd.grad(split(xs).sum(), xs)
+    assert torch.allclose(split.moment_arms(xs)[:, 0, 0], -grad[:, 0], atol=1e-14)
+    assert torch.autograd.gradcheck(lambda z: split.moment_arms(z), (xs,))
+
+
+def test_muscle_ranges_restrict_the_fit_clamp_the_evaluation_and_say_so() -> None:
+    rng = np.random.default_rng(5)
+    q = rng.uniform(-2.0, 2.0, (400, 1))
+    length, arm = _bend(q)
+    s = fit_surrogate(["x"], [-2.0], [2.0], {"m": ["x"]}, q, length[:, None], arm[:, None, :], ["m"],
+                      muscle_ranges={"m": {"x": (0.5, 2.0)}})
+    report = s.paths[0].report
+    assert report["restricted_range"] == {"x": [0.5, 2.0]} and report["n_train"] == int((q[:, 0] >= 0.5).sum())
+    rows = evaluate_surrogate(s, q, length[:, None], arm[:, None, :], ["x"])
+    assert rows[0]["fit_range"] == "restricted x=0.5000:2.0000" and rows[0]["n_test"] == report["n_train"]
+    assert rows[0]["moment_arm_err_max_mm"] < 0.01
+    # outside the range: the length of the nearest fitted point, moment arm zero (= -autograd)
+    x = torch.tensor([[-1.0], [0.2], [0.6], [1.0]], dtype=torch.float64, requires_grad=True)
+    lengths, arms = s.lengths_and_moment_arms(x)
+    at_bound = s(torch.tensor([[0.5]], dtype=torch.float64))[0, 0]
+    assert lengths[0, 0] == lengths[1, 0] == at_bound
+    assert arms[0, 0, 0] == 0 and arms[1, 0, 0] == 0 and arms[2, 0, 0] != 0
+    (grad,) = torch.autograd.grad(lengths.sum(), x)
+    assert torch.allclose(arms[:, 0, 0], -grad[:, 0], atol=1e-14)
