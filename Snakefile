@@ -3,12 +3,17 @@
 #   snakemake --cores 2 --keep-going                     # default: the demo subjects (config/config.yaml)
 #   snakemake --cores 4 --config subjects=[motonms_unipd] steps=[c3d,scale,ik,id,so]
 #   snakemake --profile workflow/profiles/slurm          # on a SLURM cluster (README: "Running on a cluster")
+#   snakemake --report results/report.html               # the HTML report: figures with captions, jobs, timings
 #
 # Results: <results_dir>/<subject>/<trial>/<step>/ (scaling: <results_dir>/<subject>/scale/), logs in
-# <results_dir>/logs/, timings in <results_dir>/benchmarks/. Config and subject files are validated when this
+# <results_dir>/logs/, timings in <results_dir>/benchmarks/; learning stage under <results_dir>/learn/<subject>/,
+# figures under <results_dir>/figures/<subject>/. Config and subject files are validated when this
 # file is parsed: a mistake stops the run at once with one line naming the file and the field.
 
 configfile: f"{workflow.basedir}/config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"  # `snakemake --report`: this text, then every figure with its caption
 
 
 include: "workflow/rules/common.smk"  # config + subject files validated, subject x trial helpers
@@ -20,6 +25,8 @@ include: "workflow/rules/ik.smk"
 include: "workflow/rules/id.smk"
 include: "workflow/rules/so.smk"
 include: "workflow/rules/cmc.smk"
+include: "workflow/rules/learn_arguments.smk"  # learning sections -> dataset spec, run configs (checked now)
+include: "workflow/rules/learn.smk"  # emg, geometry, dataset, train, evaluate, figures
 
 
 rule all:

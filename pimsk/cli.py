@@ -29,7 +29,13 @@ VERBS: dict[str, tuple[str, str]] = {
     "emg": ("pimsk.commands.emg", "raw EMG .sto -> normalised envelopes (band-pass, rectify, low-pass, reference)"),
     "dataset": ("pimsk.commands.dataset", "EMG envelopes + coordinate/force .sto -> dataset .npz (cycles or windows)"),
     "train": ("pimsk.commands.train", "train PI-CNN (data + physics loss) or a baseline (CNN, ELM, ML-ELM, SVR)"),
+    "transfer": ("pimsk.commands.transfer", "personalise a generic PI-CNN to a new subject (frozen conv blocks, "
+                 "fine-tuned head, the subject's physics) vs generic and scratch"),
+    "identify": ("pimsk.commands.identify", "identify muscle parameters (musculoskeletal ODE loss) while training a "
+                 "label-free PI-CNN"),
     "evaluate": ("pimsk.commands.evaluate", "test-fold metrics of trained runs (RMSE, nRMSE, r, R^2), ANOVA"),
+    "figures": ("pimsk.commands.figures", "figures of the learning stage (predictions, methods, training curves, "
+                "training size, depth, truth)"),
     "validate": ("pimsk.commands.validate", "compare a processed synthetic subject with its truth (error table)"),
 }
 

@@ -1,10 +1,12 @@
 """`pimsk evaluate`: test-fold metrics of trained runs, summaries and one-way ANOVA across runs.
 
     pimsk evaluate --dataset samples.npz --runs results/learn/picnn results/learn/cnn results/learn/elm
-        --out results/learn/evaluation [--names PI-CNN CNN ELM]
+        --out results/learn/evaluation [--names PI-CNN CNN ELM] [--truth-dir results/demo_wrist/synth/truth]
 
 Writes metrics.csv (per run, fold, seed and output: RMSE, nRMSE, r, R^2), summary.csv (mean and SD over folds
-and seeds), anova.csv and the test predictions (see :mod:`pimsk.learn.evaluate`).
+and seeds), anova.csv and the test predictions (see :mod:`pimsk.learn.evaluate`); with ``--truth-dir`` (a synthetic
+subject) also truth_metrics.csv and truth_summary.csv: the same predictions against the TRUE values
+(:mod:`pimsk.report.truth`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder (created)")
     parser.add_argument("--names", nargs="+", help="run names for the tables (default: folder names)")
     parser.add_argument("--subset", choices=("test", "val", "train"), default="test", help="samples to evaluate")
+    parser.add_argument("--truth-dir", type=Path,
+                        help="truth folder of a synthetic subject (`pimsk synth`: <trial>/forces.sto, coordinates.mot): "
+                             "also score the predictions against the true values")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,6 +39,10 @@ def run(args: argparse.Namespace) -> int:
     handler = _setup_logging(args.out, "evaluate")
     try:
         paths = evaluate_runs(samples, args.runs, args.out, names=args.names, subset=args.subset)
+        if args.truth_dir is not None:
+            from pimsk.report.truth import write_truth_tables
+
+            paths.update(write_truth_tables(samples, args.out, args.truth_dir))
     finally:
         import logging
 

@@ -2,8 +2,8 @@
 
     pimsk geometry MODEL.osim --muscles rect_fem_r vas_int_r --out surrogate.json --report report.csv
         [--n-samples 1500 --n-test 500 --seed 0 --coordinates ... --range hip_flexion_r=-30:90 --samples-npz s.npz
-         --split hip_flexion_r=2 --muscle-range tfl_r:hip_flexion_r=-120:110 --moment-arms difference
-         --min-per-piece 1500]
+         --split hip_flexion_r=2 --muscle-range FCR:deviation=-10:10 --moment-arms difference
+         --min-per-piece 1500 --exact-segments [MUSCLE ...]]
 
 Training samples (Latin hypercube, seed S) and held-out samples (seed S + 1) come from OpenSim; the report
 gives, per muscle, the held-out length and moment-arm errors in mm.
@@ -45,6 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "lengths (same values to ~1e-10 m, ~6x cheaper); held-out poses always use OpenSim")
     parser.add_argument("--min-per-piece", type=int, default=0,
                         help="add training poses to via-point-switch pieces holding fewer than this")
+    parser.add_argument("--exact-segments", nargs="*", default=None, metavar="MUSCLE",
+                        help="compute straight path segments across one joint exactly (checked against OpenSim; "
+                             "e.g. tfl_r's iliac crest -> femur segment over gait2392's +-120 deg hip) and fit "
+                             "the polynomial to the rest of the length; for these muscles, or all of --muscles "
+                             "where none is named")
     parser.add_argument("--samples-npz", type=Path, default=None,
                         help="also write the OpenSim samples (training; held-out to *_test.npz)")
 
@@ -70,7 +75,7 @@ def _parse_ranges(items: list[str], rotational: dict[str, bool]) -> dict[str, tu
 
 def run(args: argparse.Namespace) -> int:
     from pimsk.core.path_surrogate import evaluate_surrogate, fit_surrogate, write_report_csv
-    from pimsk.osim.path_sampling import load_model, sample_paths
+    from pimsk.osim.path_sampling import exact_segments, load_model, sample_paths
 
     if args.n_samples < 10:
         raise ConfigError("--n-samples must be at least 10", field="--n-samples")
@@ -90,9 +95,15 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"bad --muscle-range {item!r}", field="--muscle-range",
                               hint="use MUSCLE:NAME=LO:HI with a muscle of --muscles")
         muscle_ranges.setdefault(muscle, {}).update(_parse_ranges([span], rotational))
+    unknown = [m for m in args.exact_segments or [] if m not in args.muscles]
+    if unknown:
+        raise ConfigError(f"--exact-segments names {unknown}, not among --muscles", field="--exact-segments")
     train = sample_paths(model, args.muscles, args.n_samples, seed=args.seed, method=args.method,
                          coordinates=args.coordinates, ranges=ranges, moment_arms=args.moment_arms,
                          min_per_piece=args.min_per_piece)
+    segments = None
+    if args.exact_segments is not None:
+        segments = exact_segments(model, {m: train.crossed[m] for m in args.exact_segments or args.muscles})
     n_test = args.n_test if args.n_test is not None else max(10, args.n_samples // 2)
     test = sample_paths(model, args.muscles, n_test, seed=args.seed + 1, method="lhs", coordinates=args.coordinates,
                         ranges=ranges, crossed=train.crossed)
@@ -100,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
                               train.length_m, train.moment_arm_m, train.muscles, breaks=train.breaks,
                               max_degree=args.max_degree, seed=args.seed, model=str(args.model),
                               fixed_coordinates=train.fixed_coordinates, splits=splits, joints=train.joints,
-                              muscle_ranges=muscle_ranges)
+                              muscle_ranges=muscle_ranges, segments=segments)
     rows = evaluate_surrogate(surrogate, test.q, test.length_m, test.moment_arm_m, test.coordinates, test.muscles)
     for path, row in zip(surrogate.paths, rows):
         path.report["held_out"] = {k: row[k] for k in ("n_test", "length_err_median_mm", "length_err_max_mm",
@@ -118,5 +129,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{row['muscle']:<20} {row['degree']:<10} "
               f"{row['length_err_median_mm']:7.3f}/{row['length_err_max_mm']:<8.3f} "
               f"{row['moment_arm_err_median_mm']:7.3f}/{row['moment_arm_err_max_mm']:<8.3f}")
+    for muscle, found in (segments or {}).items():
+        print(f"{muscle}: exact segments {[seg.name for seg in found] or 'none in this model'}")
     print(f"wrote {args.out} and {args.report} ({train.n_samples} training, {test.n_samples} held-out poses)")
     return 0

@@ -18,6 +18,14 @@ tensor fasciae latae, rectus femoris over part of the knee range) its length is 
 and a knee part; the *additive* basis (one polynomial per joint, no cross terms) is then also tried per piece
 and kept where it validates better (fewer terms buy a higher degree).
 
+A straight path segment between two fixed points on the bodies either side of one joint whose transform is
+rotations about fixed axes (linear in the coordinates) and a constant translation (gait2392's hip) has an
+exact length, ``|a_F - (R_FM(q) b_M + p_FM)|``; a muscle may carry such *exact segments*
+(:class:`ExactSegment`, read from the model by ``pimsk.osim.path_sampling.exact_segments``), and its
+polynomial pieces then fit only the rest of the length (e.g. tensor fasciae latae, whose iliac-crest ->
+femur segment shortens to ~31 mm at extreme hip flexion or abduction, where its moment arms turn faster than
+any polynomial of the hip can follow).
+
 Evaluation is batched over any leading dims: ``q`` (..., n_coordinates) -> lengths (..., n_muscles) and
 moment arms (..., n_muscles, n_coordinates), coordinates in the order of ``surrogate.coordinates``; SI units.
 Each point is evaluated with the one piece of each muscle that contains it (interval lookup per coordinate).
@@ -28,7 +36,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from itertools import combinations_with_replacement, product
 from pathlib import Path
 from typing import Any
@@ -38,7 +46,7 @@ import torch
 from torch import Tensor, nn
 
 FORMAT = "pimsk.path_surrogate"
-VERSION = 1
+VERSION = 2  # 2: muscles may carry exact segments
 
 # highest total degree tried for a muscle (piece) crossing d coordinates
 DEFAULT_MAX_DEGREE = {1: 9, 2: 8, 3: 7, 4: 7, 5: 5, 6: 4}
@@ -324,13 +332,37 @@ class PolynomialPiece:
 
 
 @dataclass
+class ExactSegment:
+    """A straight path segment across one joint, whose length is computed exactly.
+
+    Length ``s(q) = |parent_point - (R_FM(q) child_point + translation)|`` (m) with ``parent_point`` the
+    segment's end on the joint's parent side in the joint's parent frame F, ``child_point`` its other end in
+    the joint's child frame M, ``translation`` the (constant) position of M's origin in F, and
+    ``R_FM(q) = R(axes[0], angle_0) R(axes[1], angle_1) ...`` body-fixed rotations (OpenSim's CustomJoint
+    SpatialTransform) by ``angle_i = slopes[i] * q[coordinates[i]] + intercepts[i]`` (rad; coordinate None:
+    the constant ``intercepts[i]``). ``name`` says which path points and joint (for reports).
+    """
+
+    parent_point: list[float]
+    child_point: list[float]
+    translation: list[float]
+    axes: list[list[float]]
+    coordinates: list[str | None]
+    slopes: list[float]
+    intercepts: list[float]
+    name: str = ""
+
+
+@dataclass
 class MusclePath:
-    """One muscle: the coordinates it crosses and its polynomial piece(s)."""
+    """One muscle: the coordinates it crosses, its polynomial piece(s) and optional exact segments (the
+    length is the segments' lengths plus the piece's polynomial)."""
 
     name: str
     coordinates: list[str]
     pieces: list[PolynomialPiece]
     report: dict[str, Any] = field(default_factory=dict)
+    segments: list[ExactSegment] = field(default_factory=list)
 
     @property
     def degree(self) -> str:
@@ -340,6 +372,84 @@ class MusclePath:
 # --------------------------------------------------------------------------------------------------
 # The torch surrogate
 # --------------------------------------------------------------------------------------------------
+
+
+def _skew(v: np.ndarray) -> np.ndarray:
+    """(..., 3) -> (..., 3, 3) cross-product matrices: skew(v) @ w = v x w."""
+    out = np.zeros((*v.shape[:-1], 3, 3))
+    out[..., 0, 1], out[..., 0, 2], out[..., 1, 2] = -v[..., 2], v[..., 1], -v[..., 0]
+    return out - np.swapaxes(out, -1, -2)
+
+
+class _ExactSegments(nn.Module):
+    """One muscle's exact segments (:class:`ExactSegment`), batched and differentiable.
+
+    ``forward(q_muscle)``: the muscle's coordinates (..., d) rad or m -> the segments' summed length (...,) m
+    and its derivative ds/dq (..., d). Rotation i of the body-fixed sequence ``R = R_0 R_1 ...`` turns
+    ``R b`` about ``omega_i = R_0 ... R_{i-1} axis_i`` (the axis in F at the current pose), so
+    ``ds/dangle_i = -(d / |d|) . (omega_i x R b)`` with ``d = a - R b - p``; padded rotations have slope and
+    angle 0 (identity).
+    """
+
+    def __init__(self, segments: Sequence[ExactSegment], coordinates: list[str], muscle: str) -> None:
+        super().__init__()
+        n, k = len(segments), max(len(seg.axes) for seg in segments)
+        axes = np.zeros((n, k, 3))
+        axes[..., 0] = 1.0
+        slopes, intercepts = np.zeros((n, k)), np.zeros((n, k))
+        position = np.zeros((n, k), dtype=np.int64)
+        for i, seg in enumerate(segments):
+            if not len(seg.axes) == len(seg.coordinates) == len(seg.slopes) == len(seg.intercepts):
+                raise ValueError(f"muscle {muscle}: segment {seg.name!r} has unequal numbers of axes, "
+                                 "coordinates, slopes and intercepts")
+            for j, (axis, coord) in enumerate(zip(seg.axes, seg.coordinates)):
+                axes[i, j] = np.asarray(axis, dtype=float) / np.linalg.norm(axis)
+                intercepts[i, j] = seg.intercepts[j]
+                if coord is not None:
+                    if coord not in coordinates:
+                        raise ValueError(f"muscle {muscle}: segment {seg.name!r} turns with {coord!r}, not a "
+                                         f"coordinate the muscle crosses ({coordinates})")
+                    position[i, j], slopes[i, j] = coordinates.index(coord), seg.slopes[j]
+        f64 = torch.float64
+        self.n_rotations = k
+        self.register_buffer("parent", torch.tensor([seg.parent_point for seg in segments], dtype=f64))
+        self.register_buffer("child", torch.tensor([seg.child_point for seg in segments], dtype=f64))
+        self.register_buffer("translation", torch.tensor([seg.translation for seg in segments], dtype=f64))
+        self.register_buffer("axes", torch.tensor(axes, dtype=f64))
+        self.register_buffer("skew", torch.tensor(_skew(axes), dtype=f64))
+        self.register_buffer("skew2", torch.tensor(_skew(axes) @ _skew(axes), dtype=f64))
+        self.register_buffer("slopes", torch.tensor(slopes, dtype=f64))
+        self.register_buffer("intercepts", torch.tensor(intercepts, dtype=f64))
+        self.register_buffer("position", torch.tensor(position, dtype=torch.long))
+        self.d = len(coordinates)
+
+    def forward(self, q: Tensor) -> tuple[Tensor, Tensor]:
+        angle = q[..., self.position] * self.slopes + self.intercepts  # (..., n, k)
+        sin, cos = torch.sin(angle)[..., None, None], torch.cos(angle)[..., None, None]
+        eye = torch.eye(3, dtype=q.dtype, device=q.device)
+        turns = eye + sin * self.skew + (1.0 - cos) * self.skew2  # Rodrigues, (..., n, k, 3, 3)
+        rotation = eye.expand(*angle.shape[:-1], 3, 3)
+        omegas = []
+        for i in range(self.n_rotations):
+            omegas.append((rotation @ self.axes[:, i, :, None])[..., 0])
+            rotation = rotation @ turns[..., i, :, :]
+        rb = (rotation @ self.child[..., None])[..., 0]  # (..., n, 3)
+        d = self.parent - rb - self.translation
+        length = torch.linalg.vector_norm(d, dim=-1)  # (..., n)
+        ds_dangle = torch.stack([-(d * torch.linalg.cross(w, rb)).sum(-1) for w in omegas], -1) / length[..., None]
+        values = (ds_dangle * self.slopes).flatten(-2)
+        slope = torch.zeros(*q.shape[:-1], self.d, dtype=q.dtype, device=q.device)
+        return length.sum(-1), slope.index_add(-1, self.position.flatten(), values)
+
+
+def exact_segment_length(segment: ExactSegment, coordinates: Sequence[str],
+                         q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One exact segment's length (n,) m and derivative ds/dq (n, d) at q (n, d) rad or m, columns in the
+    order of ``coordinates`` (which must hold the segment's); float64."""
+    module = _ExactSegments([segment], list(coordinates), segment.name)
+    with torch.no_grad():
+        length, slope = module(torch.as_tensor(np.asarray(q, dtype=float).reshape(-1, len(coordinates))))
+    return length.numpy(), slope.numpy()
 
 
 class _MusclePieces(nn.Module):
@@ -450,6 +560,7 @@ class _MusclePieces(nn.Module):
         self.restricted = bool(np.isfinite(bounds).any())
         self.register_buffer("lower", torch.tensor(bounds[:, 0], dtype=f64))
         self.register_buffer("upper", torch.tensor(bounds[:, 1], dtype=f64))
+        self.exact = _ExactSegments(path.segments, path.coordinates, path.name) if path.segments else None
 
     def cell(self, q: Tensor) -> Tensor:
         """(..., n_coordinates) -> (...,) index of the grid cell (piece) each point lies in."""
@@ -460,12 +571,16 @@ class _MusclePieces(nn.Module):
             index = index + torch.bucketize(column, edges.to(q.dtype), right=True) * self.stride[i]
         return index
 
+    def _clamp(self, q: Tensor) -> Tensor:
+        """The nearest point of the fitted range (a muscle fitted on a restricted range), else q."""
+        if not self.restricted:
+            return q
+        clamped = torch.minimum(torch.maximum(q[..., self.poly_cols], self.lower), self.upper)
+        return q.index_copy(-1, self.poly_cols, clamped)
+
     def _monomials(self, q: Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
         """Monomials (..., n_terms) in each point's cell scaling, the cell index (None: one cell) and the
-        cell's half ranges (..., d)."""
-        if self.restricted:  # the cell of the nearest point of the fitted range
-            clamped = torch.minimum(torch.maximum(q[..., self.poly_cols], self.lower), self.upper)
-            q = q.index_copy(-1, self.poly_cols, clamped)
+        cell's half ranges (..., d); q already clamped."""
         if self.n_cells == 1:
             cell, center, half = None, self.center[0], self.half_range[0]
         else:
@@ -489,18 +604,24 @@ class _MusclePieces(nn.Module):
 
     def length(self, q: Tensor) -> Tensor:
         """(..., n_coordinates) -> (...,) m."""
+        q = self._clamp(q)
         monomials, cell, _ = self._monomials(q)
-        return self._per_cell(monomials @ self.coef.t(), cell, 1)[..., 0]
+        length = self._per_cell(monomials @ self.coef.t(), cell, 1)[..., 0]
+        return length if self.exact is None else length + self.exact(q[..., self.poly_cols])[0]
 
     def length_and_slope(self, q: Tensor) -> tuple[Tensor, Tensor]:
         """Length (...,) m and dl/dq (..., d) over the muscle's coordinates (0 along a clamped coordinate)."""
-        monomials, cell, half = self._monomials(q)
+        clamped = self._clamp(q)
+        monomials, cell, half = self._monomials(clamped)
         out = self._per_cell(monomials @ self.weights, cell, 1 + self.poly_cols.numel())
-        slope = out[..., 1:] / half
+        length, slope = out[..., 0], out[..., 1:] / half
+        if self.exact is not None:
+            exact_length, exact_slope = self.exact(clamped[..., self.poly_cols])
+            length, slope = length + exact_length, slope + exact_slope
         if self.restricted:
             q_muscle = q[..., self.poly_cols]
             slope = slope * ((q_muscle >= self.lower) & (q_muscle <= self.upper)).to(slope.dtype)
-        return out[..., 0], slope
+        return length, slope
 
 
 class PathSurrogate(nn.Module):
@@ -512,7 +633,8 @@ class PathSurrogate(nn.Module):
     Each point is evaluated with the one piece of each muscle that contains it (interval lookup), so many
     pieces cost little. A muscle fitted on a restricted range (``report["restricted_range"]``) is evaluated
     at the nearest point of that range outside it (length held, moment arm zero along a clamped coordinate)
-    instead of extrapolating its polynomial. Works in float32 or float64 (``.to(dtype)``), on any device.
+    instead of extrapolating its polynomial. A muscle's exact segments (:class:`ExactSegment`) add their
+    lengths and derivatives to its polynomial's. Works in float32 or float64 (``.to(dtype)``), on any device.
     """
 
     def __init__(self, coordinates: Sequence[str], center: Sequence[float], half_range: Sequence[float],
@@ -596,7 +718,8 @@ class PathSurrogate(nn.Module):
                 "muscles": [{"name": m.name, "coordinates": m.coordinates, "report": m.report,
                              "pieces": [{"conditions": p.conditions, "center": p.center, "half_range": p.half_range,
                                          "degree": p.degree, "exponents": p.exponents,
-                                         "coefficients": p.coefficients} for p in m.pieces]}
+                                         "coefficients": p.coefficients} for p in m.pieces],
+                              "segments": [asdict(seg) for seg in m.segments]}
                             for m in self.paths]}
 
     @classmethod
@@ -607,7 +730,8 @@ class PathSurrogate(nn.Module):
                                                [float(c) for c in p["coefficients"]],
                                                [float(c) for c in p["center"]], [float(h) for h in p["half_range"]],
                                                list(p.get("conditions", [])))
-                               for p in m["pieces"]], dict(m.get("report", {})))
+                               for p in m["pieces"]], dict(m.get("report", {})),
+                              [ExactSegment(**seg) for seg in m.get("segments", [])])
                    for m in data["muscles"]]
         return cls([c["name"] for c in coords], [c["center"] for c in coords], [c["half_range"] for c in coords],
                    muscles, model=data.get("model", ""), fixed_coordinates=data.get("fixed_coordinates", {}),
@@ -627,6 +751,9 @@ class PathSurrogate(nn.Module):
         if data.get("format") != FORMAT:
             raise FileFormatError(f"not a path surrogate (format {data.get('format')!r})", file=path,
                                   field="format", hint=f"expected {FORMAT!r}")
+        if not isinstance(data.get("version", 1), int) or data.get("version", 1) > VERSION:
+            raise FileFormatError(f"path surrogate version {data.get('version')!r} is newer than this pimsk "
+                                  f"reads ({VERSION})", file=path, field="version", hint="update pimsk")
         try:
             return cls.from_dict(data, dtype=dtype)
         except (KeyError, TypeError, ValueError) as exc:
@@ -684,7 +811,8 @@ def fit_surrogate(coordinates: Sequence[str], range_min: Sequence[float], range_
                   max_degree: int | Mapping[int, int] | None = None, seed: int = 0, moment_arm_weight: float = 1.0,
                   model: str = "", fixed_coordinates: dict[str, float] | None = None,
                   splits: Mapping[str, int] | None = None, joints: Mapping[str, str] | None = None,
-                  muscle_ranges: Mapping[str, Mapping[str, Sequence[float]]] | None = None) -> PathSurrogate:
+                  muscle_ranges: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
+                  segments: Mapping[str, Sequence[ExactSegment | Mapping[str, Any]]] | None = None) -> PathSurrogate:
     """Fit every muscle (one polynomial per piece, basis and degree chosen on a validation split) -> surrogate.
 
     q (n, n_coordinates) in the order of ``coordinates``; length_m (n, n_muscles); moment_arm_m
@@ -697,7 +825,10 @@ def fit_surrogate(coordinates: Sequence[str], range_min: Sequence[float], range_
     crossing coordinates of several joints may then also get the *additive* basis (a sum of one polynomial
     per joint, :func:`additive_exponents`), chosen where it validates better. muscle_ranges: muscle ->
     coordinate -> (min, max) narrower than the sampled range: that muscle is fitted (and valid) there only;
-    the muscle's report records it under ``restricted_range``.
+    the muscle's report records it under ``restricted_range``. segments: muscle -> its exact segments
+    (:class:`ExactSegment` or their dicts, e.g. from ``pimsk.osim.path_sampling.exact_segments``): the
+    pieces then fit the length and moment arms left once the segments' own are taken away, and the surrogate
+    adds the segments back (their names go to the report under ``exact_segments``).
     """
     from threadpoolctl import threadpool_limits
 
@@ -705,7 +836,7 @@ def fit_surrogate(coordinates: Sequence[str], range_min: Sequence[float], range_
     with threadpool_limits(limits=1, user_api="blas"):
         paths = _fit_all(list(coordinates), range_min, range_max, crossed, q, length_m, moment_arm_m, muscles,
                          breaks, max_degree, seed, moment_arm_weight, splits or {}, joints or {},
-                         muscle_ranges or {})
+                         muscle_ranges or {}, segments or {})
     lo, hi = np.asarray(range_min, dtype=float), np.asarray(range_max, dtype=float)
     return PathSurrogate(coordinates, ((hi + lo) / 2).tolist(), ((hi - lo) / 2).tolist(), paths, model=model,
                          fixed_coordinates=fixed_coordinates)
@@ -716,13 +847,23 @@ def _fit_all(coordinates: list[str], range_min: Sequence[float], range_max: Sequ
              muscles: Sequence[str], breaks: Mapping[str, Mapping[str, Sequence[float]]] | None,
              max_degree: int | Mapping[int, int] | None, seed: int, moment_arm_weight: float,
              splits: Mapping[str, int], joints: Mapping[str, str],
-             muscle_ranges: Mapping[str, Mapping[str, Sequence[float]]]) -> list[MusclePath]:
+             muscle_ranges: Mapping[str, Mapping[str, Sequence[float]]],
+             segments: Mapping[str, Sequence[ExactSegment | Mapping[str, Any]]]) -> list[MusclePath]:
     lo_all, hi_all = np.asarray(range_min, dtype=float), np.asarray(range_max, dtype=float)
+    unknown = sorted(set(segments) - set(muscles))
+    if unknown:
+        raise ValueError(f"segments given for muscles {unknown} that are not fitted")
     paths = []
     for k, name in enumerate(muscles):
         names = list(crossed[name])
         cols = [coordinates.index(c) for c in names]
         d = len(cols)
+        exact = [seg if isinstance(seg, ExactSegment) else ExactSegment(**seg) for seg in segments.get(name, [])]
+        length_k, arms_k = length_m[:, k], moment_arm_m[:, k][:, cols]
+        if exact:  # the polynomial fits what the exact segments leave: l - s and r - (-ds/dq)
+            with torch.no_grad():
+                s_m, ds_dq = _ExactSegments(exact, names, name)(torch.as_tensor(q[:, cols], dtype=torch.float64))
+            length_k, arms_k = length_k - s_m.numpy(), arms_k + ds_dq.numpy()
         top = max_degree.get(d) if isinstance(max_degree, Mapping) else max_degree
         lo, hi = lo_all[cols].copy(), hi_all[cols].copy()
         restricted = {}
@@ -755,8 +896,8 @@ def _fit_all(coordinates: list[str], range_min: Sequence[float], range_max: Sequ
                 if cond.get("upper") is not None:
                     hi_p[j] = min(hi_p[j], cond["upper"])
             center_p, half_p = (hi_p + lo_p) / 2, (hi_p - lo_p) / 2
-            fit, scores, basis = select_basis(q[rows][:, cols], length_m[rows, k], moment_arm_m[rows, k][:, cols],
-                                              center_p, half_p, max_degree=top, groups=groups, seed=seed + k,
+            fit, scores, basis = select_basis(q[rows][:, cols], length_k[rows], arms_k[rows], center_p, half_p,
+                                              max_degree=top, groups=groups, seed=seed + k,
                                               moment_arm_weight=moment_arm_weight)
             pieces.append(PolynomialPiece(fit.exponents.tolist(), fit.coefficients.tolist(), center_p.tolist(),
                                           half_p.tolist(), conditions))
@@ -767,7 +908,9 @@ def _fit_all(coordinates: list[str], range_min: Sequence[float], range_max: Sequ
                                   "fit_range": {c: [float(lo[j]), float(hi[j])] for j, c in enumerate(names)}}
         if restricted:
             report["restricted_range"] = restricted
-        paths.append(MusclePath(name, names, pieces, report))
+        if exact:
+            report["exact_segments"] = [seg.name for seg in exact]
+        paths.append(MusclePath(name, names, pieces, report, exact))
     return paths
 
 

@@ -406,15 +406,34 @@ def within_trial_split(samples: SampleSet, train_fraction: float = 0.8, val_frac
                  np.asarray(val, dtype=int), "last part of every trial")
 
 
-def _group_folds(samples: SampleSet, groups: np.ndarray, kind: str, n_val_trials: int, seed: int) -> list[Split]:
+def _chronological_tail(samples: SampleSet, indices: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """(head, tail) of ``indices``: in every trial the samples ending before the last ``fraction`` of its time
+    span, and those starting after it; samples straddling the cut are dropped (no shared frames)."""
+    head, tail = [], []
+    for trial in dict.fromkeys(samples.trial[indices].tolist()):
+        idx = indices[samples.trial[indices] == trial]
+        t0, t1 = samples.start_s[idx].min(), samples.end_s[idx].max()
+        cut = t1 - fraction * (t1 - t0)
+        head += [i for i in idx if samples.end_s[i] <= cut]
+        tail += [i for i in idx if samples.start_s[i] >= cut]
+    return np.asarray(head, dtype=int), np.asarray(tail, dtype=int)
+
+
+def _group_folds(samples: SampleSet, groups: np.ndarray, kind: str, n_val_trials: int, seed: int,
+                 val_fraction: float = 0.0) -> list[Split]:
     values = list(dict.fromkeys(groups.tolist()))
     if len(values) < 2:
         raise ConfigError(f"{kind}: need at least 2 groups, found {values}", field=kind)
+    if not 0.0 <= val_fraction < 1.0 or (val_fraction > 0 and n_val_trials > 0):
+        raise ConfigError(f"{kind}: val_fraction {val_fraction} must be in [0, 1) and excludes n_val_trials",
+                          field="val_fraction")
     folds = []
     for k, value in enumerate(values):
         test = np.flatnonzero(groups == value)
         rest = np.flatnonzero(groups != value)
         val = np.zeros(0, dtype=int)
+        if val_fraction > 0:
+            rest, val = _chronological_tail(samples, rest, val_fraction)
         if n_val_trials > 0:
             rest_trials = list(dict.fromkeys(samples.trial[rest].tolist()))
             if n_val_trials >= len(rest_trials):
@@ -428,10 +447,13 @@ def _group_folds(samples: SampleSet, groups: np.ndarray, kind: str, n_val_trials
     return folds
 
 
-def leave_one_trial_out(samples: SampleSet, *, n_val_trials: int = 0, seed: int = 0) -> list[Split]:
+def leave_one_trial_out(samples: SampleSet, *, n_val_trials: int = 0, seed: int = 0,
+                        val_fraction: float = 0.0) -> list[Split]:
     """One fold per trial: test on it, train on the others; ``n_val_trials`` of those (picked from ``seed``
-    and the fold number) validate instead. No trial is in two sets of a fold."""
-    return _group_folds(samples, samples.trial, "leave_one_trial_out", n_val_trials, seed)
+    and the fold number) validate instead, or (``val_fraction`` > 0) the last ``val_fraction`` of every training
+    trial's time span validates (chronological, straddling samples dropped: for few, long trials). The test
+    trial is never in the training or validation set."""
+    return _group_folds(samples, samples.trial, "leave_one_trial_out", n_val_trials, seed, val_fraction)
 
 
 def leave_one_group_out(samples: SampleSet, attribute: str, *, n_val_trials: int = 0, seed: int = 0) -> list[Split]:

@@ -118,7 +118,8 @@ class PhysicsSpec:
     moment_scale_nm: "auto", a number, or {coordinate: number};
     force_scale: normaliser of the muscle residual, "f_max" (max isometric force) or "labels" (RMS of the
     muscle's labelled force over the training samples; O(1) terms for weakly activated tasks);
-    activation_substeps: RK4 substeps per frame of the activation dynamics.
+    activation_substeps: RK4 substeps per frame of the activation dynamics;
+    clamp_to_surrogate_range: evaluate the path surrogate at coordinates clamped to its fitted range.
     """
 
     coordinates: dict[str, str] = field(default_factory=dict)
@@ -134,6 +135,7 @@ class PhysicsSpec:
     moment_scale_nm: Any = "auto"
     force_scale: str = "f_max"
     activation_substeps: int = 1
+    clamp_to_surrogate_range: bool = False
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None, where: str = "physics") -> "PhysicsSpec":
@@ -321,7 +323,10 @@ class PhysicsLoss(nn.Module):
     # -- pieces ----------------------------------------------------------------------------------------
     def surrogate_q(self, q: Tensor) -> Tensor:
         """Coordinates (..., n_all) in ``all_coord_names`` order -> surrogate coordinates (..., n_sur), with the
-        fixed values."""
+        fixed values. With ``clamp_to_surrogate_range`` the predicted/label coordinates are clamped to the
+        surrogate's fitted range (its polynomials are not valid beyond it: a prediction far outside, early in
+        training, would otherwise give huge lengths and non-finite muscle states; outside the range the physics
+        terms pass no gradient to the coordinate)."""
         shape = (*q.shape[:-1], self.q_base.shape[0])
         full = self.q_base.expand(shape)
         if self.sur_pred_cols.numel() == 0:
@@ -330,6 +335,10 @@ class PhysicsLoss(nn.Module):
         mask[self.sur_pred_cols] = 1.0
         scattered = torch.zeros(shape, dtype=q.dtype, device=q.device).index_copy(
             -1, self.sur_pred_cols, q.index_select(-1, self.sur_pred_src))
+        if self.spec.clamp_to_surrogate_range:
+            sur = self.surrogate
+            lo, hi = (sur.center - sur.half_range).to(q.dtype), (sur.center + sur.half_range).to(q.dtype)
+            scattered = torch.minimum(torch.maximum(scattered, lo), hi) * mask
         return full * (1.0 - mask) + scattered
 
     def surrogate_qd(self, qd: Tensor) -> Tensor:

@@ -13,7 +13,8 @@ One *run config* (YAML/JSON mapping, :data:`DEFAULTS` for every key) says what t
              # (chain may be an .osim with chain_root_body: forearm_r, chain_coordinates: [wrist_flexion_r])
     baseline: {n_hidden: 200, C: 1000, lags: [0, 5, 10]}          # settings of elm / mlelm / svr
     protocol: {name: within_trial, train_fraction: 0.8, val_fraction: 0.2}
-              # | {name: leave_one_trial_out, n_val_trials: 1} | {name: cross_speed, attribute: speed, n_val_trials: 1}
+              # | {name: leave_one_trial_out, n_val_trials: 1} (or val_fraction: 0.2: the tail of every
+              #   training trial validates) | {name: cross_speed, attribute: speed, n_val_trials: 1}
     search: {loss.lambda: [0.1, 1, 10], network.n_blocks: [2, 4]}  # grid, chosen on VALIDATION data only
 
 Every model is fitted on a fold's training samples; early stopping watches the validation loss (``monitor``:
@@ -247,7 +248,9 @@ def make_splits(samples: SampleSet, protocol: Mapping[str, Any], seed: int = 0) 
             return [within_trial_split(samples, float(opts.get("train_fraction", 0.8)),
                                        float(opts.get("val_fraction", 0.2)))]
         if name == "leave_one_trial_out":
-            return leave_one_trial_out(samples, n_val_trials=int(opts.get("n_val_trials", 1)), seed=seed)
+            val_fraction = float(opts.get("val_fraction", 0.0))
+            return leave_one_trial_out(samples, n_val_trials=int(opts.get("n_val_trials", 0 if val_fraction else 1)),
+                                       seed=seed, val_fraction=val_fraction)
         if name == "cross_speed":
             return cross_speed(samples, str(opts.get("attribute", "speed")), n_val_trials=int(opts.get("n_val_trials", 1)),
                                seed=seed)
@@ -470,13 +473,24 @@ def select_and_fit(samples: SampleSet, split: Split, raw: Mapping[str, Any], ass
     for k, overrides in enumerate(candidates):
         cand_raw = with_overrides({kk: vv for kk, vv in raw.items() if kk != "search"}, overrides)
         log.info("candidate %d/%d %s", k + 1, len(candidates), overrides or "(no search)")
-        fit = fit_model(samples, split.train, split.val, resolve_config(cand_raw), assets, seed)
+        try:
+            fit = fit_model(samples, split.train, split.val, resolve_config(cand_raw), assets, seed)
+        except TrainingError as exc:
+            if len(candidates) == 1:
+                raise
+            # a diverging candidate (non-finite loss on the TRAINING samples) is rejected, not the whole search
+            log.warning("candidate %d %s failed: %s", k, overrides, exc)
+            rows.append({"candidate": k, **{f"param:{kk}": vv for kk, vv in overrides.items()},
+                         "val_score": float("nan"), "best_epoch": 0, "seconds": float("nan"), "failed": str(exc)})
+            continue
         rows.append({"candidate": k, **{f"param:{kk}": vv for kk, vv in overrides.items()},
                      "val_score": fit.val_score, "best_epoch": fit.best_epoch, "seconds": round(fit.seconds, 3)})
         better = best is None or (math.isfinite(fit.val_score) and
                                   (not math.isfinite(best.val_score) or fit.val_score < best.val_score))
         if better:
             best, best_raw, best_k = fit, cand_raw, k
+    if best is None:
+        raise TrainingError(f"every search candidate failed ({rows[-1].get('failed')})", field="search")
     for row in rows:
         row["chosen"] = row["candidate"] == best_k
     return best, best_raw, rows

@@ -266,6 +266,138 @@ def conditional_breaks(model: Any, muscles: Sequence[str],
     return out
 
 
+def _linear(osim: Any, fn: Any, lo: float, hi: float) -> tuple[float, float] | None:
+    """(slope, intercept) of an OpenSim Function of one variable that is linear on [lo, hi], else None."""
+    def value(x: float) -> float:
+        return float(fn.calcValue(osim.Vector(1, float(x))))
+
+    intercept = value(0.0)
+    slope = value(1.0) - intercept
+    probes = np.linspace(lo, hi, 9)
+    if np.allclose([value(x) for x in probes], slope * probes + intercept, rtol=0.0, atol=1e-12):
+        return slope, intercept
+    return None
+
+
+def _joint_rotations(osim: Any, joint: Any, cs: Any) -> list[tuple[list[float], str | None, float, float]] | None:
+    """A joint's transform as body-fixed rotations (axis in F, coordinate or None, slope, intercept), or None
+    where it is not that (a translation that moves with a coordinate, a non-linear rotation function,
+    a joint type other than CustomJoint / PinJoint)."""
+    kind = joint.getConcreteClassName()
+    if kind == "PinJoint":  # rotation about F's z axis by the coordinate
+        return [([0.0, 0.0, 1.0], joint.get_coordinates(0).getName(), 1.0, 0.0)]
+    if kind != "CustomJoint":
+        return None
+    transform = osim.CustomJoint.safeDownCast(joint).getSpatialTransform()
+    rotations = []
+    for i in range(6):
+        axis_def = transform.getTransformAxis(i)
+        names = axis_def.getCoordinateNamesInArray()
+        coords = [names.get(k) for k in range(names.getSize())]
+        if i >= 3:  # translations: constant only
+            if coords:
+                return None
+            continue
+        axis = [float(axis_def.getAxis().get(k)) for k in range(3)]
+        fn = axis_def.getFunction()
+        if not coords:
+            rotations.append((axis, None, 0.0, float(fn.calcValue(osim.Vector(1, 0.0)))))
+            continue
+        if len(coords) != 1:
+            return None
+        c = cs.get(coords[0])
+        line = _linear(osim, fn, float(c.getRangeMin()), float(c.getRangeMax()))
+        if line is None:
+            return None
+        rotations.append((axis, coords[0], *line))
+    return rotations
+
+
+def exact_segments(model: Any, crossed: Mapping[str, Sequence[str]], n_check: int = 64, seed: int = 0,
+                   tol_m: float = 1e-9) -> dict[str, list[Any]]:
+    """Per muscle of ``crossed``: its straight path segments whose length the surrogate can compute exactly
+    (:class:`pimsk.core.path_surrogate.ExactSegment`); muscles without one map to an empty list.
+
+    A segment qualifies where two consecutive points of the path are fixed ``PathPoint``s (not conditional
+    or moving) on the two bodies of one joint, no wrap object of the path acts between them, the joint is a
+    CustomJoint (or PinJoint) whose rotations are linear in one coordinate each (or constant) and whose
+    translations do not move, and every coordinate turning it is one the muscle crosses (``crossed``,
+    independent coordinates). Each is then checked against OpenSim itself: at ``n_check`` poses of the
+    joint's coordinates (seeded, over their ranges) the segment's length must equal the distance between
+    OpenSim's two path points to ``tol_m``, else it is left out.
+    """
+    from pimsk.core.path_surrogate import ExactSegment, exact_segment_length
+
+    osim = _osim()
+    model = load_model(model)
+    state = model.initSystem()
+    cs = model.getCoordinateSet()
+    dependent = set(_coupler_map(osim, model))
+    joints = {(j.getParentFrame().findBaseFrame().getName(), j.getChildFrame().findBaseFrame().getName()): j
+              for j in model.getJointSet()}
+    out: dict[str, list[Any]] = {}
+    for name, muscle_coords in crossed.items():
+        if not model.getMuscles().contains(name):
+            raise PathSamplingError(f"muscle {name!r} not in model {model.getName()}", field=name)
+        path = model.getMuscles().get(name).getGeometryPath()
+        points = path.getPathPointSet()
+        wraps = path.getWrapSet()
+        wrapped = []  # 1-based inclusive point ranges a wrap object acts on (-1: the path's end)
+        for w in range(wraps.getSize()):
+            start, stop = int(wraps.get(w).get_range(0)), int(wraps.get(w).get_range(1))
+            wrapped.append((1 if start < 1 else start, points.getSize() if stop < 1 else stop))
+        out[name] = []
+        for i in range(points.getSize() - 1):
+            first, second = points.get(i), points.get(i + 1)
+            if first.getConcreteClassName() != "PathPoint" or second.getConcreteClassName() != "PathPoint":
+                continue
+            if any(start <= i + 1 and i + 2 <= stop for start, stop in wrapped):
+                continue
+            bodies = (first.getParentFrame().findBaseFrame().getName(),
+                      second.getParentFrame().findBaseFrame().getName())
+            joint, ends = joints.get(bodies), (first, second)
+            if joint is None and bodies[::-1] in joints:
+                joint, ends = joints[bodies[::-1]], (second, first)
+            if joint is None:
+                continue
+            rotations = _joint_rotations(osim, joint, cs)
+            if rotations is None or any(c is not None and (c in dependent or c not in muscle_coords)
+                                        for _, c, _, _ in rotations):
+                continue
+            frame_f, frame_m = joint.getParentFrame(), joint.getChildFrame()
+            model.realizePosition(state)
+            station = [np.array([e.getParentFrame().findStationLocationInAnotherFrame(
+                state, osim.PathPoint.safeDownCast(e).get_location(), frame).get(k) for k in range(3)])
+                for e, frame in zip(ends, (frame_f, frame_m))]
+            turning = [cs.get(c) for _, c, _, _ in rotations if c is not None]
+            lo = np.array([c.getRangeMin() for c in turning])
+            hi = np.array([c.getRangeMax() for c in turning])
+            poses = lo + _design("lhs", n_check, len(turning), seed) * (hi - lo)
+            translation = None
+            osim_length = np.empty(n_check)
+            for row, pose in enumerate(poses):
+                _set_pose(model, state, turning, pose, assemble=False)
+                x_fm = frame_m.findTransformBetween(state, frame_f)
+                p_fm = np.array([x_fm.p().get(k) for k in range(3)])
+                translation = p_fm if translation is None else translation
+                if not np.allclose(p_fm, translation, rtol=0.0, atol=tol_m):
+                    break
+                ground = [np.array([e.getLocationInGround(state).get(k) for k in range(3)]) for e in ends]
+                osim_length[row] = np.linalg.norm(ground[1] - ground[0])
+            else:
+                segment = ExactSegment(station[0].tolist(), station[1].tolist(), translation.tolist(),
+                                       [r[0] for r in rotations], [r[1] for r in rotations],
+                                       [r[2] for r in rotations], [r[3] for r in rotations],
+                                       name=f"{first.getName()} -> {second.getName()} across {joint.getName()}")
+                names = [c.getName() for c in turning]
+                length, _ = exact_segment_length(segment, names, poses)
+                if np.abs(length - osim_length).max() <= tol_m:
+                    out[name].append(segment)
+            for c in turning:  # back to the default pose
+                c.setValue(state, c.getDefaultValue(), False)
+    return out
+
+
 def _set_pose(model: Any, state: Any, coords: list[Any], values: np.ndarray, assemble: bool) -> None:
     for c, v in zip(coords, values):
         c.setValue(state, float(v), False)

@@ -149,6 +149,29 @@ def test_leave_one_trial_out_never_leaks_a_trial() -> None:
         leave_one_trial_out(samples, n_val_trials=3)
 
 
+def test_leave_one_trial_out_validates_on_the_tail_of_each_training_trial() -> None:
+    """val_fraction: the last part of every training trial validates, chronologically, without shared frames.
+    Hand count for w1 (0.05-3.0 s at 100 Hz, 296 frames): 26 windows of 40 frames every 10, spanning
+    0.05-2.94 s; cut at 2.94 - 0.25 x 2.89 = 2.2175 s: windows 0-17 end before it (0.44 + 0.1 i <= 2.2175),
+    windows 22-25 start after it (0.05 + 0.1 i >= 2.2175), windows 18-21 straddle it and are dropped."""
+    samples = _four_trials()
+    folds = leave_one_trial_out(samples, val_fraction=0.25)
+    assert [f.test_group for f in folds] == ["w1", "w2", "w3", "w4"]
+    for fold in folds:
+        assert set(samples.trial[fold.test].tolist()) == {fold.test_group}
+        assert fold.test_group not in set(samples.trial[fold.train].tolist()) | set(samples.trial[fold.val].tolist())
+        for trial in set(samples.trial[fold.train].tolist()):
+            tr = [i for i in fold.train if samples.trial[i] == trial]
+            va = [i for i in fold.val if samples.trial[i] == trial]
+            assert va and samples.end_s[tr].max() <= samples.start_s[va].min()
+    w1 = np.flatnonzero(samples.trial == "w1")
+    fold = folds[1]
+    assert [int(i) for i in fold.train if samples.trial[i] == "w1"] == w1[:18].tolist()
+    assert [int(i) for i in fold.val if samples.trial[i] == "w1"] == w1[22:26].tolist()
+    with pytest.raises(ConfigError, match="val_fraction"):
+        leave_one_trial_out(samples, n_val_trials=1, val_fraction=0.2)
+
+
 def test_cross_speed_groups_by_attribute() -> None:
     samples = _four_trials("cycle")
     folds = cross_speed(samples)

@@ -242,3 +242,16 @@ def test_coordinates_from_the_labels_drive_the_physics_when_not_predicted():
     with pytest.raises(ConfigError, match="neither predicted"):
         PhysicsLoss(["FLEX", "EXT"], ["theta_ik", "FLEX", "EXT"], ["FLEX"], toy.surrogate(), toy.params(),
                     toy.chain(), PhysicsSpec())
+
+
+def test_clamp_to_surrogate_range():
+    """The toy surrogate is fitted on theta in [-1.2, 1.2] rad: with clamp_to_surrogate_range a prediction of
+    2.0 rad is evaluated at 1.2 (length L0 - r 1.2), -3.0 at -1.2; without, as predicted."""
+    q = torch.tensor([[[2.0], [0.5], [-3.0]]], dtype=torch.float64)
+    clamped = _physics(PhysicsSpec(excitation_gain=1.0, moment_scale_nm=2.0, clamp_to_surrogate_range=True))
+    plain = _physics(PhysicsSpec(excitation_gain=1.0, moment_scale_nm=2.0))
+    assert clamped.surrogate_q(q)[0, :, 0].tolist() == [toy.HALF_RANGE, 0.5, -toy.HALF_RANGE]
+    assert plain.surrogate_q(q)[0, :, 0].tolist() == [2.0, 0.5, -3.0]
+    lengths = clamped.surrogate.lengths(clamped.surrogate_q(q))[0, 0]
+    for k, m in enumerate(toy.MUSCLES):
+        assert float(lengths[k]) == pytest.approx(toy.L0_M[m] - toy.ARM_M[m] * toy.HALF_RANGE, rel=1e-12)

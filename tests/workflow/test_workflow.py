@@ -148,12 +148,28 @@ def test_dry_run_default_config_lists_every_subject_and_trial(tmp_path: Path) ->
         if "synth" in doc:
             expected[f"synth_{sid}"] = 1
             paths += [f"results/{sid}/synth/{t['file']}" for t in [doc["static"], *doc["trials"]]]
-        for step in steps:
+        for step in [s for s in steps if s != "learn"]:
             trials = every if step == "c3d" else [] if step == "scale" else dynamic
             expected[step] = expected.get(step, 0) + (1 if step == "scale" else len(trials))
             paths += [f"results/{sid}/scale/" if step == "scale" else f"results/{sid}/{t}/{step}/" for t in trials]
             if step == "scale":
                 paths.append(f"results/{sid}/scale/model_scaled.osim")
+        learning = doc.get("learning")
+        if "learn" in steps and learning is not None:  # the learning stage: one job per step, one per run
+            lc = config["learning"]
+            main_blocks = lc["network"].get("n_blocks", 4)
+            n_runs = (len(lc["methods"])
+                      + len(lc["training_size"]["methods"]) * len([f for f in lc["training_size"]["fractions"]
+                                                                   if f < 1])
+                      + len(lc["network_depth"]["methods"]) * len([n for n in lc["network_depth"]["n_blocks"]
+                                                                   if n != main_blocks]))
+            for rule, n in (("emg", 1), ("geometry", 1), ("dataset", 1), ("train", n_runs), ("evaluate", 3),
+                            ("figures", 1), ("figures_truth", 1 if "synth" in doc else 0)):
+                expected[rule] = expected.get(rule, 0) + n
+            paths += [f"results/figures/{sid}/{name}.png" for name in ("predictions", "methods", "training_curves",
+                                                                      "training_size", "network_depth")]
+            paths += [f"results/learn/{sid}/runs/{m}" for m in lc["methods"]]
+    expected = {k: n for k, n in expected.items() if n}
     expected["all"] = 1
     expected["total"] = sum(expected.values())
     assert counts == expected
@@ -166,7 +182,7 @@ def test_dry_run_default_config_lists_every_subject_and_trial(tmp_path: Path) ->
     verbs = [re.findall(r"(?:^|&& )pimsk (\w+)", ln[len("Shell command:"):].strip()) for ln in shell_lines]
     assert all(len(v) == 1 for v in verbs), shell_lines
     assert sorted(v[0] for v in verbs) == sorted(
-        (k.split("_")[0] if k.startswith("synth_") else k) for k, n in expected.items()
+        (k.split("_")[0] if k.startswith(("synth_", "figures_")) else k) for k, n in expected.items()
         if k not in ("all", "total") for _ in range(n))
     assert all("results/logs/" in ln for ln in shell_lines)
     assert not (tmp_path / "results").exists()  # a dry run writes nothing

@@ -254,9 +254,13 @@ wildcard_constraints:
 
 
 def all_targets(wildcards=None) -> list[str]:
-    """The main output (the first) of every step in config `steps`, for every subject x trial it runs on."""
+    """The main output (the first) of every step in config `steps`, for every subject x trial it runs on; for
+    step learn every figure of every subject with a learning section (learn.smk)."""
     targets: list[str] = []
     for step in config["steps"]:
+        if step == "learn":
+            targets += learning_targets()
+            continue
         main_output = getattr(rules, step).output[0]
         targets += [expand(main_output, **wcs)[0] for wcs in step_wildcards(step)]
     return targets

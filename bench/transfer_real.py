@@ -1,0 +1,181 @@
+"""Real pair for bench/transfer.py: MOtoNMS UNIPD (gait2392, 5 walks) -> the Rajagopal subject's walk.
+
+Source: results/motonms_unipd (pimsk c3d / scale / ik / so through the workflow: `snakemake --config
+subjects=[motonms_unipd] steps=[c3d,scale,ik,id,so]`), SO labels over one right gait cycle per walk; its raw EMG
+enveloped here (pimsk emg, 20-450 Hz band, 6 Hz low-pass, no delay: SO labels have none).
+Target: OpenSim Moco example3DWalking (Rajagopal 2016 model as modified there, RRA coordinates 0.45-1.80 s);
+raw EMG from opensim-models' emg_walk_raw.anc (pimsk anc, same envelope settings); labels: `pimsk so` on
+subject_walk_scaled.osim with its GRF, at 100 Hz (coordinates decimated from 1 kHz: ~1.5 min instead of ~15).
+
+Shared outputs: right knee angle + the forces of the ten muscles with EMG in both (RF, VL, VM, BF long head,
+ST / medial hamstrings, GAS medialis, SOL, TA, GMAX, GMED); gait2392 flexes the knee negative, Rajagopal
+positive (declared sign). Physics: muscle consistency only (the knee moment balance needs every knee muscle;
+only ten have EMG), each subject's own model (DeGroote parameters read from it, path surrogate fitted to it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+MOCO = DATA / "opensim-core/OpenSim/Examples/Moco/example3DWalking"
+ANC = DATA / "opensim-models/Pipelines/Rajagopal/ExpData/emg_walk_raw.anc"
+SOURCE = ROOT / "results" / "motonms_unipd"
+WALKS = ["walk1", "walk2", "walk3", "walk4", "walk5"]
+
+# shared muscle code -> (gait2392 muscle = MOtoNMS EMG channel, Rajagopal muscle, Rajagopal .anc channel)
+SHARED = {"RF": ("rect_fem_r", "recfem_r", "RF"), "VL": ("vas_lat_r", "vaslat_r", "VL"),
+          "VM": ("vas_med_r", "vasmed_r", "VM"), "BF": ("bifemlh_r", "bflh_r", "BF"),
+          "MH": ("semiten_r", "semiten_r", "MH"), "GAS": ("med_gas_r", "gasmed_r", "GAS"),
+          "SOL": ("soleus_r", "soleus_r", "SOL"), "TA": ("tib_ant_r", "tibant_r", "TA"),
+          "GMAX": ("glut_max2_r", "glmax2_r", "GMAX"), "GMED": ("glut_med2_r", "glmed2_r", "GMED")}
+COORDS = ["knee_angle_r", "hip_flexion_r", "ankle_angle_r"]
+WINDOW = {"kind": "window", "length": 20, "stride": 2}
+RATE_HZ = 100
+NETWORK = {"n_blocks": 3, "channels": 32, "kernel_size": 5, "fc_hidden": [64], "dropout": 0.1}
+# chosen on the source (leave one MOtoNMS walk out, pimsk.learn.transfer.simulate_on_sources), never on the target
+SEARCH = {"layers": ["affine", "head"], "l2sp": [0.001, 0.01, 0.1, 1.0], "epochs": [10, 30, 100]}
+
+
+def _cli(args: list) -> None:
+    from pimsk.cli import main
+
+    rc = main([str(a) for a in args])
+    if rc != 0:
+        raise SystemExit(f"pimsk {' '.join(map(str, args))} failed ({rc})")
+
+
+def _geometry(model: Path, muscles: list[str], out: Path, ranges: dict[str, str]) -> None:
+    if not out.is_file():
+        _cli(["geometry", model, "--muscles", *muscles, "--out", out, "--report", out.with_suffix(".csv"),
+              "--n-samples", "400", "--coordinates", *COORDS, "--moment-arms", "difference",
+              *[x for c, r in ranges.items() for x in ("--range", f"{c}={r}")]])
+
+
+def prepare_source(work: Path) -> dict[str, Path]:
+    """MOtoNMS: envelopes of the ten shared channels, surrogate of the scaled gait2392, dataset (windows)."""
+    work.mkdir(parents=True, exist_ok=True)
+    missing = [w for w in WALKS if not (SOURCE / w / "so" / "so_StaticOptimization_force.sto").is_file()]
+    if missing or not (SOURCE / "scale" / "model_scaled.osim").is_file():
+        raise SystemExit(f"MOtoNMS labels missing under {SOURCE} ({missing}): run `snakemake --cores 2 --config "
+                         "subjects=[motonms_unipd] steps=[c3d,scale,ik,id,so]` first")
+    gait = [v[0] for v in SHARED.values()]
+    if not (work / "emg" / "walk5_envelopes.sto").is_file():
+        _cli(["emg", *(SOURCE / w / "c3d" / "emg_raw.sto" for w in WALKS), "--out-dir", work / "emg",
+              "--trial-names", *WALKS, "--channels", ",".join(gait), "--band-hz", "20", "450", "--lowpass-hz", "6",
+              "--times-from", *(SOURCE / w / "ik" / "coordinates.mot" for w in WALKS), "--subject", "motonms_unipd"])
+    model = SOURCE / "scale" / "model_scaled.osim"
+    _geometry(model, gait, work / "surrogate.json",
+              {"hip_flexion_r": "-40:70", "knee_angle_r": "-110:10", "ankle_angle_r": "-40:40"})
+    doc = yaml.safe_load((ROOT / "subjects" / "motonms_unipd" / "subject.yaml").read_text())
+    ranges = {t["name"]: t["time_range_s"] for t in doc["trials"]}
+    dataset = work / "data.npz"
+    if not dataset.is_file():
+        spec = {"targets": {"coordinates": COORDS, "forces": gait}, "emg_columns": gait, "rate_hz": RATE_HZ,
+                "samples": WINDOW,
+                "trials": [{"name": w, "emg": str(work / "emg" / f"{w}_envelopes.sto"),
+                            "coordinates": str(SOURCE / w / "ik" / "coordinates.mot"),
+                            "forces": str(SOURCE / w / "so" / "so_StaticOptimization_force.sto"),
+                            "time_range_s": ranges[w]} for w in WALKS]}
+        (work / "dataset.yaml").write_text(yaml.safe_dump(spec))
+        _cli(["dataset", "--spec", work / "dataset.yaml", "--out", dataset])
+    return {"dataset": dataset, "model": model, "surrogate": work / "surrogate.json"}
+
+
+def prepare_target(work: Path) -> dict[str, Path]:
+    """Rajagopal walk: coordinates renamed and decimated to 100 Hz, SO labels, envelopes, surrogate, dataset."""
+    from pimsk.io.containers import Table
+    from pimsk.io.storage import read_storage, write_storage
+
+    work.mkdir(parents=True, exist_ok=True)
+    coords = work / "coordinates_100hz.mot"
+    if not coords.is_file():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the published header counts 40 columns for 32 labels
+            t = read_storage(MOCO / "coordinates.sto")
+        labels = [label.split("/")[-2] for label in t.labels]  # /jointset/hip_r/hip_flexion_r/value -> name
+        write_storage(coords, Table(t.time_s[::10], t.data[::10], labels, name="coordinates", in_degrees=False))
+    model = MOCO / "subject_walk_scaled.osim"
+    forces = work / "so" / "so_StaticOptimization_force.sto"
+    if not forces.is_file():
+        _cli(["so", "--model", model, "--coordinates", coords, "--external-loads", MOCO / "grf_walk.xml",
+              "--out", work / "so", "--log", work / "so.log", "--subject", "rajagopal", "--trial", "walk"])
+    raj = [v[1] for v in SHARED.values()]
+    raw = work / "emg_raw.sto"
+    if not raw.is_file():
+        _cli(["anc", ANC, "--out", raw, "--map", ",".join(f"{v[2]}={v[1]}" for v in SHARED.values()),
+              "--subject", "rajagopal", "--trial", "walk"])
+    if not (work / "emg" / "walk_envelopes.sto").is_file():
+        _cli(["emg", raw, "--out-dir", work / "emg", "--trial-names", "walk", "--band-hz", "20", "450",
+              "--lowpass-hz", "6", "--times-from", coords, "--subject", "rajagopal"])
+    _geometry(model, raj, work / "surrogate.json",
+              {"hip_flexion_r": "-40:70", "knee_angle_r": "0:110", "ankle_angle_r": "-40:40"})
+    dataset = work / "data.npz"
+    if not dataset.is_file():
+        spec = {"targets": {"coordinates": COORDS, "forces": raj}, "emg_columns": raj, "rate_hz": RATE_HZ,
+                "samples": WINDOW,
+                "trials": [{"name": "walk", "emg": str(work / "emg" / "walk_envelopes.sto"),
+                            "coordinates": str(coords), "forces": str(forces)}]}
+        (work / "dataset.yaml").write_text(yaml.safe_dump(spec))
+        _cli(["dataset", "--spec", work / "dataset.yaml", "--out", dataset])
+    return {"dataset": dataset, "model": model, "surrogate": work / "surrogate.json"}
+
+
+def real_config(src: dict[str, Path], tgt: dict[str, Path], *, seeds: list[int], fraction: float,
+                max_epochs: int) -> dict:
+    gait = [v[0] for v in SHARED.values()]
+    label_coords = {"hip_flexion_r": "hip_flexion_r", "ankle_angle_r": "ankle_angle_r"}
+    physics = {"moment_source": "target", "label_coordinates": label_coords, "force_scale": "labels",
+               "tendon": "rigid"}  # rigid: no equilibrium solve at far-off predicted kinematics early in training
+    return {
+        "sources": [{"name": "motonms_unipd", "dataset": str(src["dataset"])}],
+        "generic": {"method": "picnn", "network": NETWORK, "outputs": ["knee_angle_r", *gait],
+                    "training": {"max_epochs": max_epochs, "batch_size": 16, "learning_rate": 2e-3, "patience": 30, "grad_clip": 1.0},
+                    "loss": {"lambda": 1.0},
+                    "physics": {"surrogate": str(src["surrogate"]), "muscle_parameters": str(src["model"]),
+                                **physics}},
+        "target": {"name": "rajagopal_walk", "dataset": str(tgt["dataset"]),
+                   "physics": {"surrogate": str(tgt["surrogate"]), "muscle_parameters": str(tgt["model"]),
+                               **physics, "trainable_gain": True},
+                   "inputs": {v[0]: v[1] for v in SHARED.values()},
+                   "outputs": {v[0]: v[1] for v in SHARED.values()},
+                   "output_signs": {"knee_angle_r": -1}},
+        "transfer": {"fraction": fraction, "val_share": 0.0, "loss": {"lambda": 1.0}, "restandardise": False,
+                     "layers": "affine", "l2sp": 0.01, "search": SEARCH,
+                     "training": {"max_epochs": max_epochs, "batch_size": 4, "learning_rate": 5e-3, "patience": 30,
+                                  "grad_clip": 1.0},
+                     "identify": {"max_isometric_force": 0.3}},
+        "seeds": seeds,
+    }
+
+
+def run_real(args: argparse.Namespace) -> dict:
+    import torch
+
+    from pimsk.learn.transfer import summarise, transfer_from_config
+
+    torch.set_num_threads(1)
+    work = ROOT / "results" / "transfer" / "real"
+    t0 = time.perf_counter()
+    src = prepare_source(work / "motonms_unipd")
+    tgt = prepare_target(work / "rajagopal")
+    prep_s = time.perf_counter() - t0
+    cfg = real_config(src, tgt, seeds=args.seeds, fraction=args.fraction, max_epochs=args.max_epochs)
+    out = work / "runs"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "transfer.yaml").write_text(yaml.safe_dump(cfg))
+    t1 = time.perf_counter()
+    rows = transfer_from_config({**cfg, "_base_dir": str(out)}, out)
+    split = json.loads((out / "target_split.json").read_text())
+    title = (f"Real pair: MOtoNMS UNIPD (gait2392, 5 walks, SO labels) -> Rajagopal walk (SO labels), "
+             f"{100 * split['train_frames_share']:.0f} % of the target's time for training "
+             f"({split['n_train']} train windows, {split['n_test']} test), {len(args.seeds)} seeds")
+    return {"experiment": "real", "title": title, "rows": rows, "summary": summarise(rows), "split": split,
+            "prepare_s": prep_s, "train_s": time.perf_counter() - t1, "config": cfg}
