@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -55,6 +56,17 @@ def load_yaml(path: str | Path) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
         raise ConfigError(f"invalid YAML: {getattr(exc, 'problem', exc)}", file=str(path), field=where) from None
+
+
+def load_mapping(path: str | Path, what: str) -> dict[str, Any]:
+    """A YAML/JSON file that must hold a mapping (an empty file is ``{}``); ``what`` names it in errors
+    (e.g. "run config"). Syntax errors and non-mappings become one ConfigError naming the file."""
+    data = load_yaml(path)
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"the {what} must be a mapping", file=str(path))
+    return dict(data)
 
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")

@@ -44,16 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_identify_config(path: Path) -> dict:
     """The config mapping (unknown keys raise ConfigError naming the file); ``_base_dir`` = its folder."""
-    import yaml
-
+    from pimsk.config import load_mapping
     from pimsk.errors import ConfigError
 
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read the identify config: {exc}", file=path) from None
-    if not isinstance(data, dict):
-        raise ConfigError("the identify config must be a mapping", file=path)
+    data = load_mapping(path, "identify config")
     unknown = sorted(set(data) - set(_KEYS))
     if unknown:
         raise ConfigError(f"unknown keys {unknown}", file=path, field=unknown[0], hint=f"known: {list(_KEYS)}")

@@ -52,54 +52,6 @@ def _setup_logging(out: Path, verb: str) -> logging.Handler:
     return file_handler
 
 
-def head_of_each_trial(samples, indices, fraction: float):
-    """The first ``ceil(fraction x n)`` of the n ``indices`` of every trial (at least one), in time order."""
-    import math
-
-    import numpy as np
-
-    idx = np.asarray(indices, dtype=int)
-    keep = []
-    for trial in dict.fromkeys(samples.trial[idx].tolist()):
-        mine = idx[samples.trial[idx] == trial]
-        mine = mine[np.argsort(samples.start_s[mine], kind="stable")]
-        keep.append(mine[:max(1, math.ceil(fraction * len(mine) - 1e-9))])
-    return np.sort(np.concatenate(keep)) if keep else idx
-
-
-def _run_training_fraction(samples, raw, out: Path, assets, folds, fraction: float) -> list[dict]:
-    """:func:`pimsk.learn.train.run_training` with every fold's training samples cut by :func:`head_of_each_trial`."""
-    from dataclasses import replace
-
-    from pimsk.errors import ConfigError
-    from pimsk.learn.metrics import write_csv
-    from pimsk.learn.train import _folder_name, make_splits, resolve_config, save_fit, select_and_fit
-
-    if not 0.0 < fraction <= 1.0:
-        raise ConfigError(f"--train-fraction {fraction} must be in (0, 1]", field="--train-fraction")
-    run_cfg = resolve_config(raw)
-    rows = []
-    for seed in run_cfg.seeds:
-        for sp in make_splits(samples, run_cfg.protocol, seed=seed):
-            if folds and sp.name not in folds and sp.test_group not in folds:
-                continue
-            sp = replace(sp, train=head_of_each_trial(samples, sp.train, fraction))
-            logging.getLogger("pimsk.learn.train").info("fold %s seed %d: %d train (fraction %g), %d val, %d test",
-                                                        sp.name, seed, len(sp.train), fraction, len(sp.val),
-                                                        len(sp.test))
-            fit, best_raw, selection = select_and_fit(samples, sp, raw, assets, seed)
-            folder = save_fit(fit, out / _folder_name(sp.name) / f"seed_{seed}", best_raw, sp, samples,
-                              selection)
-            rows.append({"method": run_cfg.method, "fold": sp.name, "test_group": sp.test_group, "seed": seed,
-                         "folder": str(folder.relative_to(out)), "best_epoch": fit.best_epoch,
-                         "val_score": fit.val_score, "seconds": round(fit.seconds, 3), "train_fraction": fraction,
-                         "n_train": len(sp.train)})
-    if not rows:
-        raise ConfigError(f"no fold named {list(folds)}", field="--fold")
-    write_csv(rows, out / "summary.csv")
-    return rows
-
-
 def run(args: argparse.Namespace) -> int:
     from pimsk.learn.dataset_file import load_samples
     from pimsk.learn.train import assets_from_config, load_config, resolve_config, run_training, with_overrides
@@ -123,10 +75,8 @@ def run(args: argparse.Namespace) -> int:
         if run_cfg.method in ("picnn", "cnn"):
             assets = assets_from_config(raw, surrogate=args.surrogate, muscle_parameters=args.muscle_parameters,
                                         chain=args.chain)
-        if args.train_fraction is None or args.train_fraction == 1.0:
-            rows = run_training(samples, raw, args.out, assets, folds=args.fold)
-        else:
-            rows = _run_training_fraction(samples, raw, args.out, assets, args.fold, args.train_fraction)
+        rows = run_training(samples, raw, args.out, assets, folds=args.fold,
+                            train_fraction=1.0 if args.train_fraction is None else args.train_fraction)
     finally:
         logging.getLogger("pimsk.learn").removeHandler(handler)
         handler.close()

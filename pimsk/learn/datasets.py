@@ -23,6 +23,7 @@ except translational coordinates (names ending ``_tx``, ``_ty``, ``_tz``, the Op
 from __future__ import annotations
 
 import json
+import math
 import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -417,6 +418,20 @@ def _chronological_tail(samples: SampleSet, indices: np.ndarray, fraction: float
         head += [i for i in idx if samples.end_s[i] <= cut]
         tail += [i for i in idx if samples.start_s[i] >= cut]
     return np.asarray(head, dtype=int), np.asarray(tail, dtype=int)
+
+
+def head_of_each_trial(samples: SampleSet, indices: np.ndarray, fraction: float) -> np.ndarray:
+    """The first ``ceil(fraction x n)`` (at least one) of the n ``indices`` of every trial, in time order: a
+    smaller training set for the effect of the training-set size. Returns sorted indices."""
+    if not 0.0 < fraction <= 1.0:
+        raise ConfigError(f"training fraction {fraction} must be in (0, 1]", field="train_fraction")
+    idx = np.asarray(indices, dtype=int)
+    keep = []
+    for trial in dict.fromkeys(samples.trial[idx].tolist()):
+        mine = idx[samples.trial[idx] == trial]
+        mine = mine[np.argsort(samples.start_s[mine], kind="stable")]
+        keep.append(mine[:max(1, math.ceil(fraction * len(mine) - 1e-9))])
+    return np.sort(np.concatenate(keep)) if keep else idx
 
 
 def _group_folds(samples: SampleSet, groups: np.ndarray, kind: str, n_val_trials: int, seed: int,

@@ -40,7 +40,7 @@ import math
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,7 @@ import torch
 from pimsk.errors import ConfigError, PimskError
 from pimsk.learn.baselines import load_baseline, make_baseline
 from pimsk.learn.datasets import SampleSet, Split, Standardiser, cross_speed, leave_one_group_out, \
-    leave_one_trial_out, make_loader, within_trial_split
+    head_of_each_trial, leave_one_trial_out, make_loader, within_trial_split
 from pimsk.learn.losses import TERMS, LossWeights, PhysicsLoss, PhysicsSpec, TrainingLoss
 from pimsk.learn.metrics import write_csv
 from pimsk.learn.networks import CNNConfig, PICNN, build_network
@@ -139,16 +139,10 @@ class RunConfig:
 def load_config(path: str | Path) -> dict[str, Any]:
     """A run config mapping from YAML or JSON (unknown top-level keys raise ConfigError); the file's folder
     is kept as ``_base_dir`` for relative physics paths."""
-    import yaml
+    from pimsk.config import load_mapping
 
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read the run config: {exc}", file=path) from None
-    if not isinstance(data, Mapping):
-        raise ConfigError("the run config must be a mapping", file=path)
-    data = dict(data)
+    data = load_mapping(path, "run config")
     data["_base_dir"] = str(path.resolve().parent)
     try:
         resolve_config(data)
@@ -566,10 +560,15 @@ def load_fit(folder: str | Path) -> TrainedModel:
 
 # ------------------------------------------------------------------------------------------- protocol
 def run_training(samples: SampleSet, raw: Mapping[str, Any], out_dir: str | Path,
-                 assets: PhysicsAssets | None = None, folds: Sequence[str] | None = None) -> list[dict[str, Any]]:
+                 assets: PhysicsAssets | None = None, folds: Sequence[str] | None = None,
+                 train_fraction: float = 1.0) -> list[dict[str, Any]]:
     """Every fold of the protocol x every seed: select on validation, fit, save under
-    ``out_dir/<fold>/seed_<s>/``. ``folds``: only these (by split name or test group). Returns summary rows
+    ``out_dir/<fold>/seed_<s>/``. ``folds``: only these (by split name or test group). ``train_fraction`` < 1
+    trains on the first share, in time, of every trial's training samples
+    (:func:`~pimsk.learn.datasets.head_of_each_trial`); validation and test samples stay. Returns summary rows
     (also in ``out_dir/summary.csv``)."""
+    if not 0.0 < train_fraction <= 1.0:
+        raise ConfigError(f"training fraction {train_fraction} must be in (0, 1]", field="--train-fraction")
     run = resolve_config(raw)
     out = Path(out_dir)
     rows = []
@@ -581,13 +580,16 @@ def run_training(samples: SampleSet, raw: Mapping[str, Any], out_dir: str | Path
                 raise ConfigError(f"no fold named {list(folds)}", field="--fold",
                                   hint=f"folds: {[sp.test_group for sp in make_splits(samples, run.protocol, seed)]}")
         for sp in splits:
-            log.info("fold %s seed %d: %d train, %d val, %d test samples", sp.name, seed, len(sp.train),
-                     len(sp.val), len(sp.test))
+            if train_fraction < 1.0:
+                sp = replace(sp, train=head_of_each_trial(samples, sp.train, train_fraction))
+            log.info("fold %s seed %d: %d train (fraction %g), %d val, %d test samples", sp.name, seed,
+                     len(sp.train), train_fraction, len(sp.val), len(sp.test))
             fit, best_raw, selection = select_and_fit(samples, sp, raw, assets, seed)
             folder = save_fit(fit, out / _folder_name(sp.name) / f"seed_{seed}", best_raw, sp, samples, selection)
             rows.append({"method": run.method, "fold": sp.name, "test_group": sp.test_group, "seed": seed,
                          "folder": str(folder.relative_to(out)), "best_epoch": fit.best_epoch,
                          "val_score": fit.val_score, "seconds": round(fit.seconds, 3),
+                         "train_fraction": train_fraction, "n_train": len(sp.train),
                          **{f"chosen:{k}": v for r in selection if r.get("chosen") for k, v in r.items()
                             if k.startswith("param:")}})
     write_csv(rows, out / "summary.csv")

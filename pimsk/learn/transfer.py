@@ -747,16 +747,10 @@ def load_transfer_config(path: str | Path) -> dict[str, Any]:
 
     Relative paths are relative to the file's folder. Unknown keys raise ConfigError naming the file.
     """
-    import yaml
+    from pimsk.config import load_mapping
 
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read the transfer config: {exc}", file=path) from None
-    if not isinstance(data, Mapping):
-        raise ConfigError("the transfer config must be a mapping", file=path)
-    data = {**data, "_base_dir": str(path.resolve().parent)}
+    data = {**load_mapping(path, "transfer config"), "_base_dir": str(path.resolve().parent)}
     unknown = sorted(set(data) - _CONFIG_KEYS)
     if unknown:
         raise ConfigError(f"unknown transfer-config keys {unknown}", file=path, field=unknown[0],

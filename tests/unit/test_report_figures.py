@@ -160,7 +160,7 @@ def test_study_runs_parse_and_sort():
 
 
 def test_head_of_each_trial_keeps_the_first_fraction_in_time():
-    from pimsk.commands.train import head_of_each_trial
+    from pimsk.learn.datasets import head_of_each_trial
 
     s = _samples()  # trial a: samples 0-2, trial b: 3-5 (start times increasing)
     np.testing.assert_array_equal(head_of_each_trial(s, np.array([2, 0, 1, 5, 4]), 0.5), [0, 1, 4])  # ceil 1.5, 1
