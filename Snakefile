@@ -7,8 +7,10 @@
 #
 # Results: <results_dir>/<subject>/<trial>/<step>/ (scaling: <results_dir>/<subject>/scale/), logs in
 # <results_dir>/logs/, timings in <results_dir>/benchmarks/; learning stage under <results_dir>/learn/<subject>/,
-# figures under <results_dir>/figures/<subject>/. Config and subject files are validated when this
-# file is parsed: a mistake stops the run at once with one line naming the file and the field.
+# figures under <results_dir>/figures/<subject>/; step beyond (parameter identification, label-free training,
+# transfer to an unseen subject) under <results_dir>/beyond/, its figures under <results_dir>/figures/beyond/.
+# Config and subject files are validated when this file is parsed: a mistake stops the run at once with one line
+# naming the file and the field.
 
 configfile: f"{workflow.basedir}/config/config.yaml"
 
@@ -17,6 +19,7 @@ report: "workflow/report/workflow.rst"  # `snakemake --report`: this text, then 
 
 
 include: "workflow/rules/common.smk"  # config + subject files validated, subject x trial helpers
+include: "workflow/rules/beyond_arguments.smk"  # step beyond: its helper subjects (validated now), its settings
 include: "workflow/rules/arguments.smk"  # subject-file settings -> explicit `pimsk` arguments (checked now)
 include: "workflow/rules/synth.smk"
 include: "workflow/rules/c3d.smk"
@@ -27,6 +30,7 @@ include: "workflow/rules/so.smk"
 include: "workflow/rules/cmc.smk"
 include: "workflow/rules/learn_arguments.smk"  # learning sections -> dataset spec, run configs (checked now)
 include: "workflow/rules/learn.smk"  # emg, geometry, dataset, train, evaluate, figures
+include: "workflow/rules/beyond.smk"  # identification, label-free vs supervised, transfer; figures + tables
 
 
 rule all:
@@ -38,7 +42,7 @@ rule all:
 onsuccess:
     report_html = write_report()  # the HTML report of this run (common.smk); None if it could not be made
     results = os.path.abspath(R)
-    print(f"\npimsk: done ({', '.join(SUBJECTS)}; steps {', '.join(config['steps'])})")
+    print(f"\npimsk: done ({', '.join(config['subjects'])}; steps {', '.join(config['steps'])})")
     print(f"pimsk: results  {results}/<subject>/<trial>/<step>/   (scaling: {results}/<subject>/scale/)")
     print(f"pimsk: logs     {results}/logs/   timings: {results}/benchmarks/")
     figures = Path(R) / "figures"

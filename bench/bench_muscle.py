@@ -3,9 +3,9 @@
 Same states and muscles on both sides (gait2392 right knee muscles; wrist muscles), in these modes:
 
 - rigid:       OpenSim with ignore_tendon_compliance: set pose + speeds + activation, realizeDynamics,
-               read every muscle's tendon and fiber force  |  torch ``rigid_tendon_state``.
+               read every muscle's tendon and fiber force  |  torch ``rigid_tendon_forces``.
 - explicit:    compliant tendon, normalised tendon force given (OpenSim's state variable): set it too,
-               realizeDynamics, read tendon + fiber force  |  torch ``compliant_tendon_state``.
+               realizeDynamics, read tendon + fiber force  |  torch ``compliant_tendon_forces``.
 - equilibrium: compliant tendon solved for muscle-tendon equilibrium: OpenSim computeInitialFiberEquilibrium
                per muscle (bisection), then read tendon and fiber force  |  torch ``equilibrium_forces``
                (fixed Newton steps, float32 steps first in float64, one check, safeguarded fallback).
@@ -25,8 +25,9 @@ sides; the first torch call of each variant (compile for the compiled ones) is r
 against OpenSim's on the same states (max |F torch - F OpenSim| / F_max over tendon and fiber force, where
 OpenSim found a value).
 
-Run: ``python bench/bench_muscle.py [--states 2000] [--copies 100] [--threads 1] [--repeats 3]``; writes
-results/benchmarks/bench_muscle.json.
+Run: ``python bench/bench_muscle.py [--states 2000] [--copies 100] [--threads 1] [--repeats 3]
+[--sets gait2392_knee wrist] [--modes rigid explicit equilibrium walk] [--variants f32_compiled ...]``
+(defaults: everything); writes results/benchmarks/bench_muscle.json (``--out`` elsewhere for partial runs).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pimsk.core.muscle_state import compliant_tendon_state, equilibrium_forces, rigid_tendon_state
+from pimsk.core.muscle_state import compliant_tendon_forces, equilibrium_forces, rigid_tendon_forces
 from pimsk.paths import data_root, results_root
 
 SETS = {
@@ -66,6 +67,7 @@ WALK_EMG = {
     "lat_gas_r": ["gastrocnemius"], "sar_r": ["rectus_femoris"], "grac_r": ["medial_hamstrings"],
     "tfl_r": ["gluteus_medius"],
 }
+MODES = ["rigid", "explicit", "equilibrium", "walk"]
 VARIANTS = ["f64_eager", "f64_compiled", "f32_eager", "f32_compiled"]
 
 
@@ -176,22 +178,21 @@ def norm_error(a: np.ndarray, b: np.ndarray, f_max_n: np.ndarray) -> float:
 def torch_function(mode: str, p, compiled: bool):
     """The torch model for ``mode``: (l_MT, v_MT, a[, f~T]) -> (tendon force, fiber force) in N.
 
-    Both forces are returned (as OpenSim's loop reads both) so that a compiler cannot drop the fiber model
-    (in the explicit mode the tendon force alone is just F_max f~T). The equilibrium solver compiles its own
-    kernels (its fallback has a data-dependent size)."""
+    Both forces are returned (as OpenSim's loop reads both) so that nothing of the fiber model can be left
+    out (in the explicit mode the tendon force alone is just F_max f~T). The forces-only functions are the
+    library's fast paths (same curves as the full ``*_state`` functions, tested against them); with
+    ``compiled`` they run torch.compile'd kernels (the equilibrium solver's fallback has a data-dependent
+    size, so each function compiles its own kernels)."""
     if mode == "rigid":
         def fn(l, v, a):
-            s = rigid_tendon_state(l, v, a, p)
-            return s.tendon_force_n, s.fiber_force_n
+            return rigid_tendon_forces(l, v, a, p, compile=compiled)
     elif mode == "explicit":
         def fn(l, v, a, f):
-            s = compliant_tendon_state(l, v, a, f, p)
-            return s.tendon_force_n, s.fiber_force_n
+            return compliant_tendon_forces(l, v, a, f, p, compile=compiled)
     else:
         def fn(l, v, a):
             return equilibrium_forces(l, v, a, p, compile=compiled)
-        return fn
-    return torch.compile(fn) if compiled else fn
+    return fn
 
 
 def measure_torch(row: dict, mode: str, p, base: list[np.ndarray], big_shape, force_osim, args) -> None:
@@ -205,8 +206,10 @@ def measure_torch(row: dict, mode: str, p, base: list[np.ndarray], big_shape, fo
         for compiled in (False, True):
             if compiled:
                 torch._dynamo.reset()  # fresh compile for this shape and dtype (static shapes, compile time)
-            fn = torch_function(mode, q, compiled)
             key = f"{tag}_{'compiled' if compiled else 'eager'}"
+            if key not in args.variants:
+                continue
+            fn = torch_function(mode, q, compiled)
             with torch.no_grad():
                 start = time.process_time()
                 out = fn(*big)  # compiles on first call
@@ -226,6 +229,11 @@ def main() -> int:
     parser.add_argument("--copies", type=int, default=100, help="torch batch = states x copies")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (OpenSim loop is 1 thread)")
     parser.add_argument("--repeats", type=int, default=3, help="timed passes per side (best taken)")
+    parser.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS), help="muscle sets (default all)")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=MODES,
+                        help="modes (default all; walk runs for gait2392_knee only)")
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=VARIANTS,
+                        help="torch variants (default all)")
     parser.add_argument("--out", type=Path, default=results_root() / "benchmarks" / "bench_muscle.json")
     args = parser.parse_args()
 
@@ -235,9 +243,10 @@ def main() -> int:
     quiet_opensim()
     torch.set_num_threads(args.threads)
     rows = []
-    for set_name, (rel_path, muscles, coordinates) in SETS.items():
+    for set_name in args.sets:
+        rel_path, muscles, coordinates = SETS[set_name]
         path = data_root() / rel_path
-        modes = ["rigid", "explicit", "equilibrium"] + (["walk"] if set_name == "gait2392_knee" else [])
+        modes = [m for m in args.modes if m != "walk" or set_name == "gait2392_knee"]
         for mode in modes:
             model, state, p = build(path, muscles, mode)
             rng = np.random.default_rng(0)
@@ -275,14 +284,14 @@ def main() -> int:
             print(f"done {set_name}/{mode}", flush=True)
 
     header = f"{'set':14s} {'mode':11s} {'musc':>4s} {'OpenSim st/s':>12s} {'pose-only':>9s} " + " ".join(
-        f"{v + ' st/s':>18s} {'ratio':>6s} {'err':>7s}" for v in VARIANTS
+        f"{v + ' st/s':>18s} {'ratio':>6s} {'err':>7s}" for v in args.variants
     )
     print(header)
     print("-" * len(header))
     for r in rows:
         cells = " ".join(
             f"{r[f'torch_{v}_states_per_s']:18.0f} {r[f'ratio_{v}']:5.0f}x {r[f'max_norm_force_error_{v}']:7.0e}"
-            for v in VARIANTS
+            for v in args.variants
         )
         print(f"{r['set']:14s} {r['mode']:11s} {r['muscles']:4d} {r['opensim_states_per_s']:12.0f} "
               f"{r['opensim_pose_only_states_per_s']:9.0f} {cells}")

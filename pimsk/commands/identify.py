@@ -10,9 +10,11 @@ Config (YAML; relative paths from its folder)::
     muscles: [FCR, FCU, ECRL, ECRB, ECU]     # network force outputs = EMG channels = model muscles
     physics: {surrogate: s.json, muscle_parameters: generic.osim_or_json, chain: model.osim,
               chain_root_body: forearm_r, chain_coordinates: [wrist_flexion_r]}
-    mvc: {envelopes: emg/mvc_envelopes.sto, window_s: [0.5, 2.5]}   # EMG reference: mean over the plateau
+    mvc: {envelopes: emg/mvc_envelopes.sto, window_s: [0.5, 2.5]}   # EMG reference: mean over the plateau;
+                                             # its relative noise sizes the errors-in-variables correction
     network: {n_blocks: 2, channels: 16, kernel_size: 5, fc_hidden: [32], dropout: 0.0}
-    identify: {max_epochs: 150, parameters: [max_isometric_force_n, optimal_fiber_length_m, ...]}
+    identify: {max_epochs: 150, parameters: [max_isometric_force_n, optimal_fiber_length_m, ...],
+               tendon_iterations: 3, tendon_relaxation: 0.5}
     protocol: {name: leave_one_trial_out, n_val_trials: 0}
 
 Writes per fold ``<out>/<fold>/``: identified_parameters.json (usable as physics.muscle_parameters),
@@ -65,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
     from pimsk.errors import ConfigError
     from pimsk.io.storage import read_storage
     from pimsk.learn.dataset_file import load_samples
-    from pimsk.learn.identify import activation_noise_ratio, identify_and_train, mvc_excitation_gain, \
-        predict_forces, save_result
+    from pimsk.learn.identify import activation_noise_ratio, excitation_level, identify_and_train, \
+        mvc_excitation_gain, predict_forces, save_result
     from pimsk.learn.train import _folder_name, assets_from_config, make_splits
 
     raw = load_identify_config(args.config)
@@ -84,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("physics.surrogate and physics.muscle_parameters are needed", file=args.config,
                           field="physics")
     muscles = [str(m) for m in raw["muscles"]]
-    gain = kappa = None
+    gain = None
+    mvc_env = None
     mvc = dict(raw.get("mvc") or {})
     mvc_path = args.mvc_envelopes or (None if mvc.get("envelopes") is None else base / mvc["envelopes"])
     if mvc_path is not None:
@@ -95,9 +98,8 @@ def run(args: argparse.Namespace) -> int:
         env = table.data[:, [table.labels.index(m) for m in muscles]]
         window = mvc.get("window_s")
         g = mvc_excitation_gain(env, table.time_s, window)
-        params = assets.params.select(muscles)
-        k = activation_noise_ratio(env, table.time_s, g, params, window)
-        gain, kappa = dict(zip(muscles, g.tolist())), dict(zip(muscles, k.tolist()))
+        gain = dict(zip(muscles, g.tolist()))
+        mvc_env = (env, table.time_s, g, window)
     handler = _setup_logging(args.out, "identify")
     protocol = dict(raw.get("protocol") or {"name": "leave_one_trial_out", "n_val_trials": 0})
     done = 0
@@ -105,6 +107,15 @@ def run(args: argparse.Namespace) -> int:
         for split in make_splits(samples, protocol, seed=int(settings.get("seed", 0))):
             if args.fold and split.name not in args.fold and split.test_group not in args.fold:
                 continue
+            kappa = None
+            if mvc_env is not None:  # activation noise at the RMS excitation of this fold's training EMG
+                env, time_s, g, window = mvc_env
+                level = None  # excitation 1 unless every muscle has an EMG channel of its name
+                if all(m in samples.emg_labels for m in muscles):
+                    emg_idx = [samples.emg_labels.index(m) for m in muscles]
+                    level = excitation_level(samples.emg[split.train][..., emg_idx], g)
+                k = activation_noise_ratio(env, time_s, g, assets.params.select(muscles), window, level=level)
+                kappa = dict(zip(muscles, k.tolist()))
             result = identify_and_train(samples, split, assets, [str(c) for c in raw["coordinates"]], muscles,
                                         raw.get("network"), settings, gain, kappa)
             folder = save_result(result, args.out / _folder_name(split.name),

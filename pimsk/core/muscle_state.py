@@ -17,7 +17,11 @@ calcMuscleDynamicsInfoHelper) so the numbers agree with OpenSim to float64 round
   the few elements left; the last Newton step is taken with autograd on, which gives exactly the
   implicit-function gradient d f~T/d theta = -(dR/d theta) / (dR/d f~T) at the solution; a previous
   solution may be passed as a warm start; :func:`equilibrium_forces` returns only tendon and fiber force
-  (fastest).
+  (fastest);
+- :func:`rigid_tendon_forces` and :func:`compliant_tendon_forces` (explicit form) return only tendon and fiber
+  force: the same curves in one elementwise kernel with per-muscle constants precomputed, on a tiled
+  state-major layout (rows of whole states spanning whole SIMD registers), agreeing with the full states to
+  float64 round-off (tests/unit/test_muscle_forces.py).
 
 Inputs broadcast: MTU length/velocity and activation may be (batch, time, muscle) or any shape whose last
 dimension is the muscle dimension of :class:`MuscleParameters` (or broadcastable to it).
@@ -46,6 +50,8 @@ __all__ = [
     "solve_norm_tendon_force",
     "equilibrium_state",
     "equilibrium_forces",
+    "rigid_tendon_forces",
+    "compliant_tendon_forces",
     "default_newton_steps",
 ]
 
@@ -337,10 +343,12 @@ def equilibrium_residual_derivative(
 
 
 class _SolverConstants(NamedTuple):
-    """Per-muscle constants of the equilibrium residual, derived once from the parameters (shape (n,) or, in
-    the fallback, one entry per unconverged element). Reciprocals are precomputed so that the fused Newton
-    kernel spends its time on the curves, not on divisions by parameters."""
+    """Per-muscle constants of the curves, derived once from the parameters (shape (n,), one period of the
+    tiled layout (see :func:`_tile_parts`), or in the fallback one entry per unconverged element).
+    Reciprocals are precomputed so that the fused kernels spend their time on the curves, not on divisions by
+    parameters (nor on sin(alpha_opt) and log per element)."""
 
+    slack_length_m: Tensor
     tendon_offset_m: Tensor  # l_s (c2 - log(c1) / kT): tendon length = this + (l_s / kT) log(f~T + c3)
     slack_over_kt_m: Tensor  # l_s / kT
     width_sq_m2: Tensor
@@ -365,7 +373,7 @@ def _solver_constants(p: MuscleParameters) -> _SolverConstants:
     offset = torch.exp(K.kpe * (K.min_norm_fiber_length - 1.0) / e0)
     scale = torch.where(p.ignore_passive_fiber_force, torch.zeros_like(offset), 1.0 / (math.exp(K.kpe) - offset))
     return _SolverConstants(
-        l_s * (K.c2 - math.log(K.c1) / k_t), l_s / k_t, p.fiber_width_m**2, 1.0 / p.optimal_fiber_length_m,
+        l_s, l_s * (K.c2 - math.log(K.c1) / k_t), l_s / k_t, p.fiber_width_m**2, 1.0 / p.optimal_fiber_length_m,
         1.0 / p.active_force_width_scale, K.kpe / e0, offset * scale, scale, 1.0 / p.max_contraction_velocity_mps,
         p.fiber_damping, p.max_isometric_force_n,
     )
@@ -443,9 +451,9 @@ def _fixed_newton(
 ) -> tuple[Tensor, ...]:
     """``float32_steps`` plain Newton steps in float32 (cheaper transcendentals; for float64 inputs), then
     ``steps`` in the inputs' dtype, from ``start``, with no data-dependent control flow (one fused kernel
-    when compiled); then R, dR/df and the fiber force at the result in the inputs' dtype. accepted =
-    |R| <= tol with f~T in OpenSim's bounds [0, 5]. Returns (f~T, R, dR/df, norm fiber force, accepted), or
-    with ``forces`` (tendon force N, fiber force N, accepted)."""
+    when compiled); then R, dR/df and the fiber force at the result in the inputs' dtype. rejected = not
+    (|R| <= tol with f~T in OpenSim's bounds [0, 5]) (NaN included). Returns (f~T, R, dR/df, norm fiber
+    force, rejected), or with ``forces`` (tendon force N, fiber force N, rejected)."""
     K = dg.DEGROOTE2016
     f_t = torch.full_like(l_mt, start) if isinstance(start, float) else start
     if float32_steps:
@@ -461,10 +469,10 @@ def _fixed_newton(
         residual, slope, _ = _residual_and_slope(f_t, l_mt, v_mt, act, df_t, c)
         f_t = f_t - residual / slope
     residual, slope, force = _residual_and_slope(f_t, l_mt, v_mt, act, df_t, c)
-    accepted = (residual.abs() <= tol) & (f_t >= K.min_norm_tendon_force) & (f_t <= K.max_norm_tendon_force)
+    rejected = ~((residual.abs() <= tol) & (f_t >= K.min_norm_tendon_force) & (f_t <= K.max_norm_tendon_force))
     if forces:
-        return c.max_force_n * f_t, c.max_force_n * force, accepted
-    return f_t, residual, slope, force, accepted
+        return c.max_force_n * f_t, c.max_force_n * force, rejected
+    return f_t, residual, slope, force, rejected
 
 
 def _bracket_start(
@@ -533,11 +541,6 @@ def _safeguarded_newton(
     return x, r, dr, force, iterations
 
 
-def _to_muscle_major(x: Tensor) -> Tensor:
-    """(n_states, n_muscles) -> contiguous (n_muscles, n_states) (compiled: one tiled, vectorised copy)."""
-    return x.t().contiguous()
-
-
 _COMPILED: dict[str, object] = {}
 
 
@@ -545,12 +548,13 @@ def _compiled(name: str):
     """torch.compile'd pieces (fused elementwise kernels), built on first use; the fallback's pieces see a
     different number of elements each call (dynamic shapes)."""
     if name not in _COMPILED:
-        if name == "newton":
+        if name in ("newton", "newton_tail"):
             _COMPILED[name] = torch.compile(_fixed_newton)
-        elif name == "to_muscle_major":
-            _COMPILED[name] = torch.compile(_to_muscle_major)
         elif name == "state":
             _COMPILED[name] = torch.compile(compliant_tendon_state)
+        elif name.startswith(("_rigid_forces_kernel", "_explicit_forces_kernel")):
+            kernel = _rigid_forces_kernel if name.startswith("_rigid") else _explicit_forces_kernel
+            _COMPILED[name] = torch.compile(kernel)
         else:
             fn = {"bracket_start": _bracket_start, "bracket_step": _bracket_step}[name]
             _COMPILED[name] = torch.compile(fn, dynamic=True)
@@ -590,59 +594,55 @@ def _solve(
 ) -> _Solved | _Forces:
     """Fast path (fixed Newton steps, no host sync) + one check + safeguarded fallback on the rest. No grad.
 
-    The work runs muscle-major, (n_muscles, n_states) contiguous with per-muscle constants of shape
-    (n_muscles, 1): the vectorised inner loop then runs over states (full SIMD lanes whatever the number of
-    muscles) instead of over a handful of muscles; the results are returned as (..., n_muscles) views of
-    that layout (not contiguous). ``forces``: return tendon and fiber force (N) instead of f~T, R, dR/df."""
+    The work runs on the tiled state-major layout of :func:`_tile_parts` (rows of whole states filling whole
+    SIMD registers, the per-muscle constants repeated along the row): full vector lanes whatever the number
+    of muscles, without transposing inputs or results; the results are contiguous (..., n_muscles).
+    ``forces``: return tendon and fiber force (N) instead of f~T, R, dR/df."""
     shape = torch.broadcast_shapes(*(x.shape for x in inputs), (p.n_muscles,))
-    n_muscles = p.n_muscles
-    to_muscles = _compiled("to_muscle_major") if compile else _to_muscle_major
-
-    def muscle_major(x: Tensor) -> Tensor:
-        return to_muscles(x.expand(shape).reshape(-1, n_muscles))
-
-    def state_major(x: Tensor) -> Tensor:  # a view (strides (1, n_states)): no copy back
-        return x.t().reshape(shape)
-
+    m = p.n_muscles
     eps = torch.finfo(p.dtype).eps
     c = _solver_constants(p)
-    columns = _SolverConstants(*(x[:, None] for x in c))
     l_mt, v_mt, act, df_t = inputs
-    args = [muscle_major(x) for x in (l_mt, v_mt, act)]
-    n_states = args[0].shape[1]
+    args = [x.expand(shape).reshape(-1) for x in (l_mt, v_mt, act)]
     zero_rate = df_t.numel() == 1 and not bool(df_t.reshape(-1)[0] != 0)
-    rate = None if zero_rate else muscle_major(df_t)
+    rate = None if zero_rate else df_t.expand(shape).reshape(-1)
     low_steps, steps = default_newton_steps(p.dtype, warm=initial_guess is not None)
     steps = steps if newton_steps is None else newton_steps
     low_steps = low_steps if float32_steps is None else float32_steps
     low_steps = low_steps if p.dtype == torch.float64 else 0
     if initial_guess is None:
-        start: Tensor | float = 0.5
+        start: Tensor | None = None
     else:
-        start = muscle_major(initial_guess.detach().to(p.dtype))
+        start = initial_guess.detach().to(p.dtype).expand(shape).reshape(-1)
         start = torch.nan_to_num(start, nan=0.5).clamp(dg.DEGROOTE2016.min_norm_tendon_force,
                                                        dg.DEGROOTE2016.max_norm_tendon_force)
-    newton = _compiled("newton") if compile else _fixed_newton
-    out = list(newton(start, *args, rate, columns, steps, tol, forces, low_steps))
-    accepted = out.pop()
+    results = []
+    for leftover, (part_start, *part_args, part_rate) in _tile_parts([start, *args, rate], m, p.dtype):
+        # Whole rows and the leftover states compile separately (each keeps its own static shape).
+        newton = _compiled("newton_tail" if leftover else "newton") if compile else _fixed_newton
+        consts = _SolverConstants(*(x.repeat(part_args[0].shape[1] // m) for x in c))
+        results.append(newton(0.5 if part_start is None else part_start, *part_args, part_rate, consts, steps, tol,
+                              forces, low_steps))
+    out = _join(results)
+    rejected = out.pop()
     iterations = low_steps + steps
-    idx = torch.nonzero(~accepted.reshape(-1)).squeeze(1)  # the one host sync of the fast path
+    idx = torch.nonzero(rejected).squeeze(1)  # the one host sync of the fast path
     if idx.numel():  # the few elements left go to the safeguarded solver
-        c_sub = c.take(torch.div(idx, n_states, rounding_mode="floor"))
-        sub = [x.reshape(-1).index_select(0, idx) for x in args]
-        sub_rate = None if rate is None else rate.reshape(-1).index_select(0, idx)
-        sub_start = out[0].reshape(-1).index_select(0, idx)
+        c_sub = c.take(torch.remainder(idx, m))
+        sub = [x.index_select(0, idx) for x in args]
+        sub_rate = None if rate is None else rate.index_select(0, idx)
+        sub_start = out[0].index_select(0, idx)
         if forces:
             sub_start = sub_start / c_sub.max_force_n
         x, r, dr, force, extra = _safeguarded_newton(*sub, sub_rate, c_sub, sub_start, max_iterations, tol, eps,
                                                      compile)
-        parts = (c_sub.max_force_n * x, c_sub.max_force_n * force) if forces else (x, r, dr, force)
-        for full, part in zip(out, parts):
-            full.reshape(-1).index_copy_(0, idx, part)
+        parts_sub = (c_sub.max_force_n * x, c_sub.max_force_n * force) if forces else (x, r, dr, force)
+        for full, part in zip(out, parts_sub):
+            full.index_copy_(0, idx, part)
         iterations += extra
     if forces:
-        return _Forces(state_major(out[0]), state_major(out[1]), iterations)
-    return _Solved(*(state_major(x) for x in out), iterations)
+        return _Forces(out[0].view(shape), out[1].view(shape), iterations)
+    return _Solved(*(x.view(shape) for x in out), iterations)
 
 
 def _implicit_step(inputs: list[Tensor], p: MuscleParameters, solved: _Solved) -> Tensor:
@@ -779,8 +779,7 @@ def equilibrium_forces(
     Without autograd the fiber force is the one the solver evaluated at its last iterate (no extra pass over
     the curves), so the whole computation is one fused kernel plus the fallback (``compile=True``). With
     autograd both forces come from the compliant state at the implicit-gradient f~T (differentiable).
-    Options as :func:`solve_norm_tendon_force`; rigid-tendon muscles get their rigid-tendon forces. The
-    results may be non-contiguous views of the solver's muscle-major layout.
+    Options as :func:`solve_norm_tendon_force`; rigid-tendon muscles get their rigid-tendon forces.
     """
     p = params
     inputs = [_as_tensor(x, p) for x in (mtu_length_m, mtu_velocity_mps, activation, norm_tendon_force_derivative)]
@@ -807,3 +806,148 @@ def equilibrium_forces(
     f_t = _implicit_step(inputs, p, solved)
     state = compliant_tendon_state(*inputs[:3], f_t.expand(shape), p, inputs[3])
     return state.tendon_force_n, state.fiber_force_n
+
+
+# ---------------------------------------------------------------------------------------------- forces only
+def _active_force_length(norm_fiber_length: Tensor, c: _SolverConstants) -> Tensor:
+    """f_L of :func:`pimsk.core.degroote.active_force_length_multiplier` for one fused kernel: the two
+    Gaussian-like terms with a varying denominator share one division, the third (b43 = 0) has none."""
+    K = dg.DEGROOTE2016
+    x = (norm_fiber_length - 1.0) * c.inv_width_scale + 1.0
+    den1 = K.b31 + K.b41 * x
+    den2 = K.b32 + K.b42 * x
+    inv = 1.0 / (den1 * den2)
+    z1 = (x - K.b21) * den2 * inv
+    z2 = (x - K.b22) * den1 * inv
+    z3 = (x - K.b23) * (1.0 / K.b33)
+    return K.b11 * torch.exp(-0.5 * z1 * z1) + K.b12 * torch.exp(-0.5 * z2 * z2) + K.b13 * torch.exp(-0.5 * z3 * z3)
+
+
+def _rigid_forces_kernel(
+    l_mt: Tensor, v_mt: Tensor, act: Tensor, c: _SolverConstants
+) -> tuple[Tensor, Tensor]:
+    """(tendon force N, fiber force N) of :func:`rigid_tendon_state`, elementwise, constants precomputed."""
+    K = dg.DEGROOTE2016
+    along = l_mt - c.slack_length_m
+    lf = torch.sqrt(along * along + c.width_sq_m2)
+    cos_p = along / lf
+    norm_lf = lf * c.inv_optimal_fiber_length
+    f_l = _active_force_length(norm_lf, c)
+    f_pe = torch.exp(c.passive_rate * (norm_lf - 1.0)) * c.passive_scale - c.passive_offset
+    norm_v = v_mt * cos_p * c.inv_max_velocity
+    t = K.d2 * norm_v + K.d3
+    f_v = K.d1 * torch.log(t + torch.sqrt(t * t + 1.0)) + K.d4
+    fiber = c.max_force_n * (act * f_l * f_v + f_pe + c.damping * norm_v)
+    return fiber * cos_p, fiber
+
+
+def _explicit_forces_kernel(
+    l_mt: Tensor, v_mt: Tensor, act: Tensor, f_t: Tensor, c: _SolverConstants
+) -> tuple[Tensor, Tensor]:
+    """(tendon force N, fiber force N) of :func:`compliant_tendon_state` in the explicit form, elementwise:
+    f_V = (f~T / cos(alpha) - f_PE) / (a f_L) written with one division, v~ = f_V^-1(f_V) for the damping."""
+    K = dg.DEGROOTE2016
+    along = l_mt - c.tendon_offset_m - c.slack_over_kt_m * torch.log(f_t + K.c3)
+    lf = torch.sqrt(along * along + c.width_sq_m2)
+    norm_lf = lf * c.inv_optimal_fiber_length
+    f_l = _active_force_length(norm_lf, c)
+    f_pe = torch.exp(c.passive_rate * (norm_lf - 1.0)) * c.passive_scale - c.passive_offset
+    active = act * f_l
+    f_v = (f_t * lf - f_pe * along) / (along * active)
+    growth = torch.exp((f_v - K.d4) * (1.0 / K.d1))  # sinh(y) = (e^y - 1 / e^y) / 2: one exp, no sinh
+    norm_v = (0.5 * (growth - 1.0 / growth) - K.d3) * (1.0 / K.d2)
+    fiber = c.max_force_n * (active * f_v + f_pe + c.damping * norm_v)
+    return c.max_force_n * f_t, fiber
+
+
+def _vector_lanes(dtype: torch.dtype) -> int:
+    """Elements of ``dtype`` per SIMD register of this CPU (what inductor's C++ kernels use)."""
+    width_bytes = 64 if torch.backends.cpu.get_cpu_capability().startswith("AVX512") else 32
+    return max(1, width_bytes // torch.empty((), dtype=dtype).element_size())
+
+
+def _states_per_row(n_states: int, n_muscles: int, dtype: torch.dtype) -> int:
+    """States per row of the tiled layout: the fewest whose muscles fill whole SIMD registers (lcm(n_muscles,
+    lanes) / n_muscles) where that divides ``n_states``; else a divisor of ``n_states`` up to 8 times that
+    whose row fills >= 95 % of its registers (no leftover states to join); else the fewest (with leftovers)."""
+    lanes = _vector_lanes(dtype)
+    period = math.lcm(n_muscles, lanes) // n_muscles
+    if n_states % period == 0:
+        return period
+    best, best_fill = period, 0.95
+    for k in range(1, 8 * period + 1):
+        if n_states % k == 0:
+            fill = k * n_muscles / (math.ceil(k * n_muscles / lanes) * lanes)
+            if fill > best_fill:
+                best, best_fill = k, fill
+    return best
+
+
+def _tile_parts(
+    flat: list[Tensor | None], n_muscles: int, dtype: torch.dtype
+) -> list[tuple[bool, tuple[Tensor | None, ...]]]:
+    """Split flat state-major (n_states x n_muscles,) tensors (None stays None) into the tiled layout:
+    [(leftover?, views)], rows of :func:`_states_per_row` whole states, then (if any) the leftover states as
+    (k, n_muscles).
+
+    With the per-muscle constants repeated along a row, a compiled elementwise kernel runs full vector lanes
+    with unit-stride loads whatever the number of muscles, without transposing inputs or results (a row of
+    13 or 5 muscles would leave 3 of 16 or 3 of 8 lanes idle and take masked loads)."""
+    m = n_muscles
+    total = next(x for x in flat if x is not None).numel()
+    k = _states_per_row(total // m, m, dtype)
+    head = (total // m // k) * k * m
+    parts = []
+    for leftover, part, width in ((False, slice(0, head), k * m), (True, slice(head, total), m)):
+        if part.stop > part.start:
+            parts.append((leftover, tuple(None if x is None else x[part].view(-1, width) for x in flat)))
+    return parts
+
+
+def _join(results: list[tuple[Tensor, ...]]) -> list[Tensor]:
+    """Flat outputs of the tiled parts, joined (a copy only where there are leftover states)."""
+    if len(results) == 1:
+        return [x.reshape(-1) for x in results[0]]
+    return [torch.cat([a.reshape(-1), b.reshape(-1)]) for a, b in zip(*results)]
+
+
+def _tiled_call(kernel, inputs: list[Tensor], p: MuscleParameters, compile: bool) -> list[Tensor]:
+    """Run an elementwise ``kernel(*inputs, constants)`` over (..., n_muscles) inputs on the tiled layout of
+    :func:`_tile_parts` (whole rows and leftover states compile separately, each keeping its static shape).
+    Returns the outputs in the broadcast input shape, contiguous."""
+    shape = torch.broadcast_shapes(*(x.shape for x in inputs), (p.n_muscles,))
+    m = p.n_muscles
+    c = _solver_constants(p)
+    results = []
+    for leftover, views in _tile_parts([x.expand(shape).reshape(-1) for x in inputs], m, p.dtype):
+        fn = _compiled(kernel.__name__ + ("_tail" if leftover else "")) if compile else kernel
+        results.append(fn(*views, _SolverConstants(*(x.repeat(views[0].shape[1] // m) for x in c))))
+    return [x.view(shape) for x in _join(results)]
+
+
+def rigid_tendon_forces(
+    mtu_length_m: TensorLike, mtu_velocity_mps: TensorLike, activation: TensorLike, params: MuscleParameters,
+    *, compile: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """(tendon force, fiber force) in N of :func:`rigid_tendon_state`, (..., n_muscles) each, without the
+    other fields: the same curves (De Groote et al. 2016, OpenSim 4.6) in one elementwise kernel with the
+    per-muscle constants precomputed (agrees with the state to round-off). ``compile``: a torch.compile'd
+    kernel (built on first use). Differentiable."""
+    p = params
+    inputs = [_as_tensor(x, p) for x in (mtu_length_m, mtu_velocity_mps, activation)]
+    tendon, fiber = _tiled_call(_rigid_forces_kernel, inputs, p, compile)
+    return tendon, fiber
+
+
+def compliant_tendon_forces(
+    mtu_length_m: TensorLike, mtu_velocity_mps: TensorLike, activation: TensorLike, norm_tendon_force: TensorLike,
+    params: MuscleParameters, *, compile: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """(tendon force, fiber force) in N of :func:`compliant_tendon_state` in the explicit form (f~T given,
+    fiber velocity from the inverse force-velocity curve), (..., n_muscles) each, without the other fields;
+    one elementwise kernel with precomputed per-muscle constants (agrees with the state to round-off).
+    ``compile``: a torch.compile'd kernel (built on first use). Differentiable."""
+    p = params
+    inputs = [_as_tensor(x, p) for x in (mtu_length_m, mtu_velocity_mps, activation, norm_tendon_force)]
+    tendon, fiber = _tiled_call(_explicit_forces_kernel, inputs, p, compile)
+    return tendon, fiber

@@ -12,6 +12,8 @@ A spec (YAML or JSON mapping) names, per trial, the envelopes ``.sto`` (``pimsk 
       forces: [vas_int_r, rect_fem_r]
     emg_columns: [VM, RF]          # optional (default: every envelope channel)
     rate_hz: 100                   # optional common rate (default: the first target file's)
+    lowpass_hz: {coordinates: 10}  # optional: role -> zero-phase 4th-order Butterworth cut-off (Hz), applied to
+                                   # the whole trial before it is cut (as ID filters IK: the physics differentiates)
     samples: {kind: window, length: 100, stride: 20}
     # or {kind: cycle, n_frames: 100, strikes: grf, grf_column: ground_force_r_vy, threshold_n: 20}
     # or {kind: cycle, n_frames: 100, strikes: events, side: r}
@@ -31,12 +33,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pimsk.errors import ConfigError, FileFormatError
+from pimsk.io.containers import Table
 from pimsk.learn.datasets import (SampleSet, build_trial, concat, cycle_bounds, gait_cycles, heel_strikes_from_events,
                                   heel_strikes_from_grf, sliding_windows)
 
@@ -106,6 +110,42 @@ def _resolve(base: Path, value: Any, where: str, spec_file: Path | None) -> Path
     return p
 
 
+def _role_cutoffs(value: Any, roles: Mapping[str, list[str]], spec_file: Path | None) -> dict[str, float]:
+    """``lowpass_hz`` of a spec: role -> cut-off (Hz) > 0, roles among ``targets``."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError("lowpass_hz must map a target role to a cut-off in Hz", file=spec_file, field="lowpass_hz")
+    out = {}
+    for role, hz in value.items():
+        if role not in roles:
+            raise ConfigError(f"lowpass_hz names {role!r}, not a target role ({', '.join(roles)})", file=spec_file,
+                              field=f"lowpass_hz.{role}")
+        try:
+            out[str(role)] = float(hz)
+        except (TypeError, ValueError):
+            out[str(role)] = float("nan")
+        if not out[str(role)] > 0:
+            raise ConfigError(f"lowpass_hz.{role} must be a cut-off > 0 Hz (got {hz!r})", file=spec_file,
+                              field=f"lowpass_hz.{role}")
+    return out
+
+
+def _lowpassed(table: Table, cutoff_hz: float, spec_file: Path | None, field: str, trial: str) -> Table:
+    """``table`` with every column zero-phase low-passed at ``cutoff_hz`` (4th-order Butterworth, its own rate)."""
+    from pimsk.core.emg import EMGError, lowpass
+
+    if table.n_frames < 16:
+        raise ConfigError(f"{table.name}: {table.n_frames} frames are too few to low-pass", file=spec_file,
+                          field=field, trial=trial)
+    rate_hz = (table.n_frames - 1) / float(table.time_s[-1] - table.time_s[0])
+    try:
+        data = lowpass(table.data, rate_hz, cutoff_hz)
+    except EMGError as exc:
+        raise ConfigError(str(exc), file=spec_file, field=field, trial=trial) from None
+    return replace(table, data=data)
+
+
 def build_dataset(spec: Mapping[str, Any], base_dir: str | Path = ".", *, spec_file: str | Path | None = None
                   ) -> SampleSet:
     """Samples of every trial of ``spec`` (see the module docstring), joined into one SampleSet."""
@@ -127,6 +167,7 @@ def build_dataset(spec: Mapping[str, Any], base_dir: str | Path = ".", *, spec_f
         raise ConfigError("spec needs a non-empty 'trials' list", file=sf, field="trials")
     emg_columns = spec.get("emg_columns")
     rate = spec.get("rate_hz")
+    cutoffs = _role_cutoffs(spec.get("lowpass_hz"), roles, sf)
     sets = []
     for k, trial in enumerate(trials):
         where = f"trials[{k}]"
@@ -138,7 +179,10 @@ def build_dataset(spec: Mapping[str, Any], base_dir: str | Path = ".", *, spec_f
         for role, cols in roles.items():
             if role not in trial:
                 raise ConfigError(f"trial {name} has no {role!r} file", file=sf, field=f"{where}.{role}", trial=name)
-            tables.append((read_storage(_resolve(base, trial[role], f"{where}.{role}", sf)), cols))
+            table = read_storage(_resolve(base, trial[role], f"{where}.{role}", sf))
+            if role in cutoffs:
+                table = _lowpassed(table, cutoffs[role], sf, f"lowpass_hz.{role}", name)
+            tables.append((table, cols))
         tr = build_trial(name, emg, tables, emg_labels=emg_columns, rate_hz=rate,
                          time_range_s=trial.get("time_range_s"), attributes=trial.get("attributes"))
         if kind == "window":

@@ -9,7 +9,7 @@ import torch
 from pimsk.core.muscle_parameters import MuscleParameters
 from pimsk.errors import ConfigError
 from pimsk.learn.identify import DEFAULT_BOUNDS, BoundedMuscleParameters, IdentifySettings, \
-    activation_noise_ratio, mvc_excitation_gain
+    activation_noise_ratio, excitation_level, mvc_excitation_gain
 
 
 def _params() -> MuscleParameters:
@@ -81,6 +81,34 @@ def test_activation_noise_ratio_is_zero_for_a_steady_envelope_and_grows_with_noi
     noisy = steady * (1.0 + 0.1 * rng.standard_normal(steady.shape))
     kappa = activation_noise_ratio(noisy, t, np.array([2.0, 2.0]), params, (0.5, 2.5))
     assert np.all((kappa > 0.0) & (kappa < 0.1))  # the activation dynamics low-pass the 10 % white noise
+
+
+def test_activation_noise_ratio_keeps_the_plateau_noise_above_excitation_one():
+    # a slow 0.5 Hz fluctuation of +-10 % around the MVC mean passes the activation dynamics almost unchanged:
+    # relative SD = 0.1 / sqrt(2) (hand-solved). Clipping the excitation at 1 would cut the upper half of it.
+    t = np.arange(0.0, 4.0, 0.005)
+    env = (0.5 * (1.0 + 0.1 * np.sin(2 * np.pi * 0.5 * t)))[:, None] * np.ones((1, 2))
+    gain = 1.0 / env[(t >= 0.5) & (t <= 3.5)].mean(axis=0)
+    kappa = activation_noise_ratio(env, t, gain, _params(), (0.5, 3.5))
+    assert np.allclose(kappa, 0.1 / np.sqrt(2.0), rtol=0.05)
+
+
+def test_activation_noise_ratio_grows_at_low_excitation():
+    # De Groote activation dynamics are faster at low activation, so less of the envelope noise is smoothed
+    t = np.arange(0.0, 3.0, 0.005)
+    rng = np.random.default_rng(1)
+    env = 0.5 * (1.0 + 0.1 * rng.standard_normal((t.size, 2)))
+    gain = np.array([2.0, 2.0])
+    low = activation_noise_ratio(env, t, gain, _params(), (0.5, 2.5), level=0.05)
+    high = activation_noise_ratio(env, t, gain, _params(), (0.5, 2.5), level=1.0)
+    assert np.all(low > high * 1.1)
+
+
+def test_excitation_level_is_the_rms_of_the_clipped_excitation():
+    emg = np.zeros((2, 4, 2))
+    emg[..., 0] = [[0.05, 0.15, 0.05, 0.15], [0.05, 0.15, 0.05, 0.15]]  # x2: 0.1 / 0.3
+    emg[..., 1] = 0.8  # x2 = 1.6, clipped to 1
+    assert np.allclose(excitation_level(emg, np.array([2.0, 2.0])), [np.sqrt(0.05), 1.0], rtol=1e-12)
 
 
 def test_settings_are_checked():

@@ -148,7 +148,7 @@ def test_dry_run_default_config_lists_every_subject_and_trial(tmp_path: Path) ->
         if "synth" in doc:
             expected[f"synth_{sid}"] = 1
             paths += [f"results/{sid}/synth/{t['file']}" for t in [doc["static"], *doc["trials"]]]
-        for step in [s for s in steps if s != "learn"]:
+        for step in [s for s in steps if s not in ("learn", "beyond")]:
             trials = every if step == "c3d" else [] if step == "scale" else dynamic
             expected[step] = expected.get(step, 0) + (1 if step == "scale" else len(trials))
             paths += [f"results/{sid}/scale/" if step == "scale" else f"results/{sid}/{t}/{step}/" for t in trials]
@@ -169,6 +169,11 @@ def test_dry_run_default_config_lists_every_subject_and_trial(tmp_path: Path) ->
             paths += [f"results/figures/{sid}/{name}.png" for name in ("predictions", "methods", "training_curves",
                                                                       "training_size", "network_depth")]
             paths += [f"results/learn/{sid}/runs/{m}" for m in lc["methods"]]
+    if "beyond" in steps:  # step beyond: its helper subjects' synth, c3d, scale, ik jobs and its own jobs
+        for rule, n in beyond_jobs(config).items():
+            expected[rule] = expected.get(rule, 0) + n
+        paths += [f"results/figures/beyond/{name}.png" for name in ("identification_parameters",
+                                                                   "identification_forces", "label_free", "transfer")]
     expected = {k: n for k, n in expected.items() if n}
     expected["all"] = 1
     expected["total"] = sum(expected.values())
@@ -182,10 +187,44 @@ def test_dry_run_default_config_lists_every_subject_and_trial(tmp_path: Path) ->
     verbs = [re.findall(r"(?:^|&& )pimsk (\w+)", ln[len("Shell command:"):].strip()) for ln in shell_lines]
     assert all(len(v) == 1 for v in verbs), shell_lines
     assert sorted(v[0] for v in verbs) == sorted(
-        (k.split("_")[0] if k.startswith(("synth_", "figures_")) else k) for k, n in expected.items()
+        _verb(k) for k, n in expected.items()
         if k not in ("all", "total") for _ in range(n))
     assert all("results/logs/" in ln for ln in shell_lines)
     assert not (tmp_path / "results").exists()  # a dry run writes nothing
+
+
+def _verb(rule: str) -> str:
+    """The `pimsk` verb of a rule: synth_<subject> -> synth, figures_truth -> figures, beyond_<verb> -> verb,
+    beyond_<study>_figures -> figures."""
+    if rule.startswith("beyond_"):
+        return "figures" if rule.endswith("_figures") else rule[len("beyond_"):]
+    return rule.split("_")[0] if rule.startswith(("synth_", "figures_")) else rule
+
+
+def beyond_jobs(config: dict) -> dict[str, int]:
+    """Jobs step beyond adds to a run of ``config`` whose steps cover c3d, scale and ik of the config's subjects
+    (derived from the config's beyond section and the subject files, read as plain YAML)."""
+    b = config["beyond"]
+    ident, free = b["identify"]["subject"], b["label_free"].get("subject") or b["identify"]["subject"]
+    tr = b["transfer"]
+    uses = {"identify": [*dict.fromkeys([ident, free])], "transfer": [*tr["sources"], tr["target"]]}
+    trials = {"identify": b["identify"]["trials"] + ([b["identify"]["mvc_trial"]] if b["identify"].get("mvc_trial")
+                                                     else []), "transfer": tr["trials"]}
+    helpers = [s for s in dict.fromkeys(uses["identify"] + uses["transfer"]) if s not in config["subjects"]]
+    jobs: dict[str, int] = {f"synth_{s}": 1 for s in helpers}
+    jobs["scale"] = len(helpers)
+    for step in ("c3d", "ik"):
+        pairs = {(s, t) for use, subjects in uses.items() for s in subjects if s in helpers for t in trials[use]}
+        if step == "c3d":
+            pairs |= {(s, subject_doc(s)["static"]["name"]) for s in helpers}
+        jobs[step] = len(pairs)
+    jobs["beyond_emg"] = jobs["beyond_dataset"] = sum(len(v) for v in uses.values())
+    jobs["beyond_geometry"] = len({ident, free, tr["target"]}) + 1  # scaled models + the first source's generic
+    jobs["beyond_identify"] = len({(ident, "identified"), (ident, "generic"), (free, "identified"),
+                                   (free, "supervised")})
+    jobs.update(beyond_transfer=1, beyond_identification_figures=1, beyond_label_free_figures=1,
+                beyond_transfer_figures=1)
+    return jobs
 
 
 # ---------------------------------------------------------------------------------------------------------

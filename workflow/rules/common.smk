@@ -229,7 +229,7 @@ def step_wildcards(step: str) -> list[dict]:
     """(subject, trial) pairs that a step runs for: c3d on every trial, scale once per subject, the rest on
     the dynamic trials."""
     pairs = []
-    for s in SUBJECTS:
+    for s in config["subjects"]:  # not the helper subjects of step beyond (beyond_arguments.smk)
         if step == "scale":
             pairs.append({"subject": s})
         elif step == "c3d":
@@ -255,11 +255,15 @@ wildcard_constraints:
 
 def all_targets(wildcards=None) -> list[str]:
     """The main output (the first) of every step in config `steps`, for every subject x trial it runs on; for
-    step learn every figure of every subject with a learning section (learn.smk)."""
+    step learn every figure of every subject with a learning section (learn.smk), for step beyond its figures and
+    tables (beyond.smk)."""
     targets: list[str] = []
     for step in config["steps"]:
         if step == "learn":
             targets += learning_targets()
+            continue
+        if step == "beyond":
+            targets += beyond_targets()
             continue
         main_output = getattr(rules, step).output[0]
         targets += [expand(main_output, **wcs)[0] for wcs in step_wildcards(step)]
