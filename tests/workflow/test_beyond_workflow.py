@@ -14,7 +14,6 @@ import csv
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,17 +24,9 @@ import yaml
 from pimsk.paths import PROJECT_ROOT
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_workflow import CONFIG, beyond_jobs, job_counts, snakemake, subject_doc  # noqa: E402
+from test_workflow import CONFIG, _one_line_error, beyond_jobs, job_counts, snakemake, subject_doc  # noqa: E402
 
 FIGURES = ("identification_parameters", "identification_forces", "label_free", "transfer")
-
-
-def _one_line_error(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode != 0
-    assert "Traceback" not in proc.stderr, proc.stderr
-    lines = [ln for ln in proc.stderr.splitlines() if "pimsk workflow: error:" in ln]
-    assert len(lines) == 1, proc.stderr
-    return lines[0]
 
 
 def test_dry_run_plans_every_study_and_only_the_stages_it_needs(tmp_path: Path) -> None:
