@@ -315,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     samples, setup, cycles = build_samples(args.results, args.out / "prep", accepted)
     phys_files = {"physics": {**setup["physics"], "chain": str(args.results / SID / "scale" / "model_scaled.osim"),
                               "chain_root_body": "femur_r", "chain_coordinates": [KNEE]}}
-    # the chain (femur -> shank, foot) is not used with moment_source "target", but the ODE loss requires one
+    # the chain (femur -> shank, foot) is not used with moment_source "target" (the ODE loss no longer requires
+    # one there); kept so that the measured run and a rerun build the same physics assets
     assets = assets_from_config(phys_files)
     spec = physics_spec(setup)
     t_prep = time.perf_counter() - t_all
