@@ -381,8 +381,9 @@ def _solver_constants(p: MuscleParameters) -> _SolverConstants:
 
 def _residual_and_slope(
     f_t: Tensor, l_mt: Tensor, v_mt: Tensor, act: Tensor, df_t: Tensor | None, c: _SolverConstants
-) -> tuple[Tensor, Tensor, Tensor]:
-    """(R, dR/d f~T, normalised fiber force) of the implicit-form equilibrium residual; df_t None means 0.
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(R, dR/d f~T, normalised fiber force, its derivative d f~F / d f~T) of the implicit-form equilibrium
+    residual; df_t None means 0.
 
     Same model as :func:`equilibrium_residual_derivative`, written for one fused kernel: exponentials shared
     between value and slope, reciprocals of parameters precomputed, the five reciprocals of each evaluation
@@ -442,7 +443,7 @@ def _residual_and_slope(
     d_force = act * (d_f_l * d_norm_lf * f_v + f_l * d_f_v * d_norm_v) + d_f_pe * d_norm_lf + c.damping * d_norm_v
     residual = f_t - force * cos_p
     slope = 1.0 - (d_force * cos_p + force * d_cos)
-    return residual, slope, force
+    return residual, slope, force, d_force
 
 
 def _fixed_newton(
@@ -451,28 +452,49 @@ def _fixed_newton(
 ) -> tuple[Tensor, ...]:
     """``float32_steps`` plain Newton steps in float32 (cheaper transcendentals; for float64 inputs), then
     ``steps`` in the inputs' dtype, from ``start``, with no data-dependent control flow (one fused kernel
-    when compiled); then R, dR/df and the fiber force at the result in the inputs' dtype. rejected = not
-    (|R| <= tol with f~T in OpenSim's bounds [0, 5]) (NaN included). Returns (f~T, R, dR/df, norm fiber
-    force, rejected), or with ``forces`` (tendon force N, fiber force N, rejected)."""
+    when compiled); then R, dR/df and the fiber force at the result in the inputs' dtype. status (int8): 0
+    where |R| <= tol with f~T in OpenSim's bounds [0, 5], ``OUT_OF_BOUNDS`` where |R| <= tol outside them,
+    ``UNCONVERGED`` elsewhere (NaN included). Returns (f~T, R, dR/df, norm fiber force, status).
+
+    With ``forces`` the last of the ``steps`` evaluations doubles as the check (one pass over the curves
+    fewer): its iterate is kept where |R| <= tol there; else the Newton step from it is taken and kept
+    where the a-posteriori estimate of the residual after it, |R'| |d_k|^3 / d_(k-1)^2 for the quadratic
+    convergence of the last two steps d (Newton's e_(k+1) ~ C e_k^2 with C ~ |d_k| / d_(k-1)^2), is at most
+    tol / 4 and |d_k| <= sqrt(tol) (the estimate holds in the quadratic regime only: after a wild early step
+    d_(k-1) it is far too small), with the fiber force carried to it to first order (error O(d_k^2)).
+    Returns (tendon force N, fiber force N, status)."""
     K = dg.DEGROOTE2016
     f_t = torch.full_like(l_mt, start) if isinstance(start, float) else start
+    previous_step: Tensor | None = None
     if float32_steps:
         low = [x.to(torch.float32) for x in (f_t, l_mt, v_mt, act)]
         low_rate = None if df_t is None else df_t.to(torch.float32)
         low_c = _SolverConstants(*(x.to(torch.float32) for x in c))
         f_low = low[0]
         for _ in range(float32_steps):
-            residual, slope, _ = _residual_and_slope(f_low, *low[1:], low_rate, low_c)
+            residual, slope, *_ = _residual_and_slope(f_low, *low[1:], low_rate, low_c)
             f_low = f_low - residual / slope
         f_t = torch.where(torch.isfinite(f_low), f_low.to(l_mt.dtype), f_t)
-    for _ in range(steps):
-        residual, slope, _ = _residual_and_slope(f_t, l_mt, v_mt, act, df_t, c)
-        f_t = f_t - residual / slope
-    residual, slope, force = _residual_and_slope(f_t, l_mt, v_mt, act, df_t, c)
-    rejected = ~((residual.abs() <= tol) & (f_t >= K.min_norm_tendon_force) & (f_t <= K.max_norm_tendon_force))
+    checked_steps = steps - 1 if forces and steps >= 2 else steps
+    for _ in range(checked_steps):
+        residual, slope, *_ = _residual_and_slope(f_t, l_mt, v_mt, act, df_t, c)
+        previous_step = residual / slope
+        f_t = f_t - previous_step
+    residual, slope, force, d_force = _residual_and_slope(f_t, l_mt, v_mt, act, df_t, c)
+    converged = residual.abs() <= tol
+    if forces and previous_step is not None:
+        step = residual / slope
+        estimate = slope.abs() * step.abs() ** 3 / (previous_step * previous_step)
+        small = step.abs() <= math.sqrt(tol)  # in the quadratic regime, not after a wild first step
+        take_step = ~converged & small & (estimate <= 0.25 * tol)
+        f_t = torch.where(take_step, f_t - step, f_t)
+        force = torch.where(take_step, force - d_force * step, force)
+        converged = converged | take_step
+    in_bounds = (f_t >= K.min_norm_tendon_force) & (f_t <= K.max_norm_tendon_force)
+    status = torch.where(converged, torch.where(in_bounds, 0, OUT_OF_BOUNDS), UNCONVERGED).to(torch.int8)
     if forces:
-        return c.max_force_n * f_t, c.max_force_n * force, rejected
-    return f_t, residual, slope, force, rejected
+        return c.max_force_n * f_t, c.max_force_n * force, status
+    return f_t, residual, slope, force, status
 
 
 def _bracket_start(
@@ -485,14 +507,14 @@ def _bracket_start(
     K = dg.DEGROOTE2016
     lo = torch.full_like(l_mt, K.min_norm_tendon_force)
     hi = torch.full_like(l_mt, K.max_norm_tendon_force)
-    r_lo, _, _ = _residual_and_slope(lo, l_mt, v_mt, act, df_t, c)
-    r_hi, _, _ = _residual_and_slope(hi, l_mt, v_mt, act, df_t, c)
+    r_lo, *_ = _residual_and_slope(lo, l_mt, v_mt, act, df_t, c)
+    r_hi, *_ = _residual_and_slope(hi, l_mt, v_mt, act, df_t, c)
     bracketed = (r_lo * r_hi <= 0) & torch.isfinite(r_lo) & torch.isfinite(r_hi)
     keep = torch.isfinite(start) & (~bracketed | ((start >= lo) & (start <= hi)))
     # R(0) = -(fiber force along the tendon at slack length): the rigid-tendon force.
     rigid = torch.nan_to_num(-r_lo, nan=0.5 * (K.min_norm_tendon_force + K.max_norm_tendon_force))
     x = torch.where(keep, start, torch.minimum(torch.maximum(rigid, lo), hi))
-    r, dr, force = _residual_and_slope(x, l_mt, v_mt, act, df_t, c)
+    r, dr, force, _ = _residual_and_slope(x, l_mt, v_mt, act, df_t, c)
     done = r.abs() <= tol
     return x, lo, hi, r, dr, force, bracketed, r_lo < 0, done
 
@@ -512,13 +534,50 @@ def _bracket_step(
     bisect = bracketed & (~torch.isfinite(x_new) | (x_new <= lo) | (x_new >= hi))
     x_new = torch.where(bisect, 0.5 * (lo + hi), x_new)
     x = torch.where(done, x, x_new)
-    r_new, dr_new, force_new = _residual_and_slope(x, l_mt, v_mt, act, df_t, c)
+    r_new, dr_new, force_new, _ = _residual_and_slope(x, l_mt, v_mt, act, df_t, c)
     r = torch.where(done, r, r_new)
     dr = torch.where(done, dr, dr_new)
     force = torch.where(done, force, force_new)
     stalled = bracketed & ((hi - lo) <= 4.0 * eps * torch.clamp(hi.abs(), min=1.0))
     done = done | (r.abs() <= tol) | ~torch.isfinite(x) | stalled  # non-finite: diverged without a bracket
     return x, lo, hi, r, dr, force, done
+
+
+def _gathered_bracket_steps(
+    idx: Tensor, n_muscles: int, l_all: Tensor, v_all: Tensor, a_all: Tensor, rate_all: Tensor | None,
+    start_all: Tensor, table: _SolverConstants, tol: float, eps: float, steps: int, start_in_newtons: bool,
+) -> tuple[Tensor, ...]:
+    """The first ``steps`` iterations of the safeguarded solver (:func:`_bracket_start`, :func:`_bracket_step`)
+    on the flat elements ``idx`` of the state-major (n_states x n_muscles,) inputs, with no host sync: the
+    gathers of inputs and per-muscle constants (``table``, shape (n_muscles,)) happen inside the kernel (one
+    fused kernel when compiled). ``start_in_newtons``: ``start_all`` is a tendon force in N. Returns (f~T, R,
+    dR/df, norm fiber force, done), each (k,)."""
+    c = _SolverConstants(*(x[torch.remainder(idx, n_muscles)] for x in table))
+    l_mt, v_mt, act = (x[idx] for x in (l_all, v_all, a_all))
+    rate = None if rate_all is None else rate_all[idx]
+    start = start_all[idx] / c.max_force_n if start_in_newtons else start_all[idx]
+    x, lo, hi, r, dr, force, bracketed, lo_negative, done = _bracket_start(l_mt, v_mt, act, rate, c, start, tol)
+    for _ in range(steps):
+        x, lo, hi, r, dr, force, done = _bracket_step(
+            l_mt, v_mt, act, rate, c, x, lo, hi, r, dr, force, bracketed, lo_negative, done, tol, eps
+        )
+    return x, r, dr, force, done
+
+
+def _gathered_no_sign_change(
+    idx: Tensor, n_muscles: int, l_all: Tensor, v_all: Tensor, a_all: Tensor, rate_all: Tensor | None,
+    table: _SolverConstants,
+) -> Tensor:
+    """Whether R has no sign change on OpenSim's bounds [0, 5] (R finite at both ends) at the flat elements
+    ``idx``, gathered inside the kernel as in :func:`_gathered_bracket_steps`: where a root found outside
+    the bounds is kept (see :func:`_bracket_start`). Shape (k,), bool."""
+    K = dg.DEGROOTE2016
+    c = _SolverConstants(*(x[torch.remainder(idx, n_muscles)] for x in table))
+    l_mt, v_mt, act = (x[idx] for x in (l_all, v_all, a_all))
+    rate = None if rate_all is None else rate_all[idx]
+    r_lo, *_ = _residual_and_slope(torch.full_like(l_mt, K.min_norm_tendon_force), l_mt, v_mt, act, rate, c)
+    r_hi, *_ = _residual_and_slope(torch.full_like(l_mt, K.max_norm_tendon_force), l_mt, v_mt, act, rate, c)
+    return (r_lo * r_hi > 0) & torch.isfinite(r_lo) & torch.isfinite(r_hi)
 
 
 def _safeguarded_newton(
@@ -542,6 +601,17 @@ def _safeguarded_newton(
 
 
 _COMPILED: dict[str, object] = {}
+# Fused multiply-adds in the C++ of the elementwise kernels (inductor compiles with -ffp-contract=off by default).
+_KERNEL_OPTIONS = {"cpp.enable_floating_point_contract_flag": "fast"}
+# Iterations of the safeguarded fallback run in one kernel without a host sync (most elements need <= 2).
+FALLBACK_FIXED_STEPS = 2
+# f~T the fast path starts from without an initial guess: near the typical equilibrium of submaximal states
+# (median 0.15-0.4 for random and walking states of the gait2392 knee and wrist muscles); from 0.5 Newton
+# overshoots towards f~T < 0 more often (fast-path rejections, f32 knee / wrist: 6.4 / 3.2 % from 0.5, 5.3 / 1.4 %
+# from 0.25; bench/bench_muscle.py states).
+COLD_START = 0.25
+# Fast-path status codes (0: converged in OpenSim's bounds [0, 5]).
+OUT_OF_BOUNDS, UNCONVERGED = 1, 2
 
 
 def _compiled(name: str):
@@ -549,12 +619,15 @@ def _compiled(name: str):
     different number of elements each call (dynamic shapes)."""
     if name not in _COMPILED:
         if name in ("newton", "newton_tail"):
-            _COMPILED[name] = torch.compile(_fixed_newton)
+            _COMPILED[name] = torch.compile(_fixed_newton, options=_KERNEL_OPTIONS)
         elif name == "state":
             _COMPILED[name] = torch.compile(compliant_tendon_state)
         elif name.startswith(("_rigid_forces_kernel", "_explicit_forces_kernel")):
             kernel = _rigid_forces_kernel if name.startswith("_rigid") else _explicit_forces_kernel
-            _COMPILED[name] = torch.compile(kernel)
+            _COMPILED[name] = torch.compile(kernel, options=_KERNEL_OPTIONS)
+        elif name in ("gathered_bracket_steps", "gathered_no_sign_change"):
+            fn = _gathered_bracket_steps if name == "gathered_bracket_steps" else _gathered_no_sign_change
+            _COMPILED[name] = torch.compile(fn, dynamic=True, options=_KERNEL_OPTIONS)
         else:
             fn = {"bracket_start": _bracket_start, "bracket_step": _bracket_step}[name]
             _COMPILED[name] = torch.compile(fn, dynamic=True)
@@ -562,11 +635,12 @@ def _compiled(name: str):
 
 
 def default_newton_steps(dtype: torch.dtype, warm: bool = False) -> tuple[int, int]:
-    """(float32_steps, newton_steps) of the fast path. Cold start (f~T = 0.5): float64 takes 3 Newton steps
-    in float32 (about 1.7x cheaper transcendentals) and 2 in float64, float32 takes 3; together with the check
-    they bring about 96 % of random in-domain states of the gait2392 knee and wrist muscles to |R| <= 64 eps,
-    the same share as 5 or 6 float64 steps (the rest, mostly states whose only root lies outside [0, 5],
-    go to the safeguarded fallback). From a warm start (``initial_guess`` within ~0.1 of the root) float64
+    """(float32_steps, newton_steps) of the fast path. Cold start (f~T = ``COLD_START``): float64 takes 3
+    Newton steps in float32 (about 1.7x cheaper transcendentals) and 2 in float64, float32 takes 3; together
+    with the check (in the forces-only path the last step's evaluation, see :func:`_fixed_newton`) they bring
+    95-99 % of random in-domain states of the gait2392 knee and wrist muscles to |R| <= 64 eps in [0, 5],
+    the same share as 5 or 6 float64 steps (of the rest, about 3 % of the knee states have their only root
+    outside [0, 5]: kept after a sign check; the others go to the safeguarded fallback). From a warm start (``initial_guess`` within ~0.1 of the root) float64
     takes one float32 step and 2 float64 steps, float32 again 3. (A warm start along time saves little: at
     100 Hz gait the previous frame's force is off by up to 0.14 F_max, median 0.01.)"""
     if dtype == torch.float64:
@@ -586,6 +660,51 @@ class _Forces(NamedTuple):
     tendon_force_n: Tensor
     fiber_force_n: Tensor
     iterations: int
+
+
+def _fallback(
+    out: list[Tensor], idx: Tensor, status: Tensor, args: list[Tensor], rate: Tensor | None, c: _SolverConstants,
+    m: int, max_iterations: int, tol: float, eps: float, compile: bool, forces: bool,
+) -> int:
+    """The elements ``idx`` the fast path left (flat, state-major), solved in place in ``out`` ((f~T, R, dR/df,
+    norm fiber force), or with ``forces`` (tendon force N, fiber force N)). A root the fast path found
+    outside [0, 5] is kept where R has no sign change on [0, 5] (two evaluations); the rest go to the
+    safeguarded solver: its first ``FALLBACK_FIXED_STEPS`` iterations in one kernel, then the rare rest
+    with a host sync per step. Returns the iterations taken."""
+    def kernel(name: str, fn):
+        return _compiled(name) if compile else fn
+
+    outside = idx[status == OUT_OF_BOUNDS]
+    redo = idx[status == UNCONVERGED]
+    if outside.numel():
+        keep = kernel("gathered_no_sign_change", _gathered_no_sign_change)(outside, m, *args, rate, c)
+        redo = torch.cat([redo, outside[~keep]])
+    if not redo.numel():
+        return 0
+    fixed = min(FALLBACK_FIXED_STEPS, max_iterations)
+    x, r, dr, force, done = kernel("gathered_bracket_steps", _gathered_bracket_steps)(
+        redo, m, *args, rate, out[0], c, tol, eps, fixed, forces
+    )
+    iterations = fixed
+    left = torch.nonzero(~done).squeeze(1)
+    if left.numel():
+        sub_idx = redo.index_select(0, left)
+        c_sub = c.take(torch.remainder(sub_idx, m))
+        sub = [a.index_select(0, sub_idx) for a in args]
+        sub_rate = None if rate is None else rate.index_select(0, sub_idx)
+        solved = _safeguarded_newton(*sub, sub_rate, c_sub, x.index_select(0, left), max_iterations - fixed, tol,
+                                     eps, compile)
+        for full, part in zip((x, r, dr, force), solved[:4]):
+            full.index_copy_(0, left, part)
+        iterations += solved[4]
+    if forces:
+        scale = c.max_force_n.index_select(0, torch.remainder(redo, m))
+        parts = (scale * x, scale * force)
+    else:
+        parts = (x, r, dr, force)
+    for full, part in zip(out, parts):
+        full.index_copy_(0, redo, part)
+    return iterations
 
 
 def _solve(
@@ -614,32 +733,22 @@ def _solve(
         start: Tensor | None = None
     else:
         start = initial_guess.detach().to(p.dtype).expand(shape).reshape(-1)
-        start = torch.nan_to_num(start, nan=0.5).clamp(dg.DEGROOTE2016.min_norm_tendon_force,
+        start = torch.nan_to_num(start, nan=COLD_START).clamp(dg.DEGROOTE2016.min_norm_tendon_force,
                                                        dg.DEGROOTE2016.max_norm_tendon_force)
     results = []
     for leftover, (part_start, *part_args, part_rate) in _tile_parts([start, *args, rate], m, p.dtype):
         # Whole rows and the leftover states compile separately (each keeps its own static shape).
         newton = _compiled("newton_tail" if leftover else "newton") if compile else _fixed_newton
         consts = _SolverConstants(*(x.repeat(part_args[0].shape[1] // m) for x in c))
-        results.append(newton(0.5 if part_start is None else part_start, *part_args, part_rate, consts, steps, tol,
-                              forces, low_steps))
+        first = COLD_START if part_start is None else part_start
+        results.append(newton(first, *part_args, part_rate, consts, steps, tol, forces, low_steps))
     out = _join(results)
-    rejected = out.pop()
+    status = out.pop()
     iterations = low_steps + steps
-    idx = torch.nonzero(rejected).squeeze(1)  # the one host sync of the fast path
-    if idx.numel():  # the few elements left go to the safeguarded solver
-        c_sub = c.take(torch.remainder(idx, m))
-        sub = [x.index_select(0, idx) for x in args]
-        sub_rate = None if rate is None else rate.index_select(0, idx)
-        sub_start = out[0].index_select(0, idx)
-        if forces:
-            sub_start = sub_start / c_sub.max_force_n
-        x, r, dr, force, extra = _safeguarded_newton(*sub, sub_rate, c_sub, sub_start, max_iterations, tol, eps,
-                                                     compile)
-        parts_sub = (c_sub.max_force_n * x, c_sub.max_force_n * force) if forces else (x, r, dr, force)
-        for full, part in zip(out, parts_sub):
-            full.index_copy_(0, idx, part)
-        iterations += extra
+    idx = torch.nonzero(status).squeeze(1)  # the one host sync of the fast path
+    if idx.numel():
+        iterations += _fallback(out, idx, status.index_select(0, idx), args, rate, c, m, max_iterations, tol, eps,
+                                compile, forces)
     if forces:
         return _Forces(out[0].view(shape), out[1].view(shape), iterations)
     return _Solved(*(x.view(shape) for x in out), iterations)
@@ -672,7 +781,7 @@ def solve_norm_tendon_force(
     """Normalised tendon force f~T in muscle-tendon equilibrium (R = 0, implicit form).
 
     Fast path: ``float32_steps`` plain Newton steps in float32 (float64 inputs only) and ``newton_steps`` in
-    the inputs' dtype (defaults: :func:`default_newton_steps`) from f~T = 0.5 or from ``initial_guess`` (e.g.
+    the inputs' dtype (defaults: :func:`default_newton_steps`) from f~T = ``COLD_START`` (0.25) or from ``initial_guess`` (e.g.
     a previous solution), with no host synchronisation (one fused kernel with ``compile=True``); then one
     check in the inputs' dtype, and the elements with |R| > ``tolerance`` or outside OpenSim's bounds [0, 5]
     are solved again by Newton's method safeguarded by bisection on [0, 5] (where R changes sign there;

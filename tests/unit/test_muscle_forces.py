@@ -114,3 +114,33 @@ def test_equilibrium_forces_equal_the_state_in_every_tiling(shape):
         forces = equilibrium_forces(l_mt, v_mt, act, p)
     assert forces[0].is_contiguous() and forces[1].is_contiguous()
     assert_forces_equal(state, forces, p, 1e-12)
+
+
+@pytest.mark.parametrize("compile", [False, True])
+def test_equilibrium_forces_float32_within_tolerance_of_the_float64_state(compile):
+    # Many states from the cold start: the last fixed evaluation doubles as the check, and the Newton step
+    # from it is taken where the a-posteriori residual estimate allows (a wild first step must not fool it);
+    # the float32 forces stay within the float32 solver tolerance of the float64 equilibrium.
+    p = params()
+    l_mt, v_mt, act = in_domain_inputs(p, shape=(4000,), seed=7)
+    state = equilibrium_state(l_mt, v_mt, act, p)
+    with torch.no_grad():
+        forces = equilibrium_forces(*(x.float() for x in (l_mt, v_mt, act)), p.to(dtype=torch.float32),
+                                    compile=compile)
+    assert_forces_equal(state, tuple(x.double() for x in forces), p, 2e-5)
+
+
+def test_equilibrium_forces_keep_a_root_outside_the_bounds_only_without_a_sign_change():
+    # The damping case of test_root_outside_the_bounds_is_kept_where_there_is_none_inside (no equilibrium in
+    # [0, 5], the root f~T in (-c3, 0) kept), beside in-domain states (roots in [0, 5]).
+    p = params(fiber_damping=[0.1, 0.1, 0.1])
+    alpha = p.pennation_angle_at_optimal_rad
+    pushing = (p.tendon_slack_length_m + p.optimal_fiber_length_m * torch.cos(alpha),
+               -0.98 * p.max_contraction_velocity_mps / torch.cos(alpha), torch.full((3,), 0.05, dtype=F64))
+    l_mt, v_mt, act = in_domain_inputs(p, shape=(20,), seed=8)
+    inputs = [torch.cat([x, y.expand(1, 3)]) for x, y in zip((l_mt, v_mt, act), pushing)]
+    state = equilibrium_state(*inputs, p)
+    with torch.no_grad():
+        tendon, fiber = equilibrium_forces(*inputs, p)
+    assert (state.tendon_force_n[-1] < 0).all()
+    assert_forces_equal(state, (tendon, fiber), p, 1e-12)
