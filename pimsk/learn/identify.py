@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -222,6 +223,19 @@ def ode_forces(physics: PhysicsLoss, params: MuscleParameters, q: Tensor, qd: Te
     return state, arms
 
 
+#: Fewest frames of a window the ODE term may score (after skip_frames and the low-pass edges).
+MIN_SCORED_FRAMES = 10
+
+
+def lowpass_operator(n_time: int, rate_hz: float, cutoff_hz: float) -> np.ndarray:
+    """(n_time, n_time) matrix M with M @ x = :func:`pimsk.core.emg.lowpass` (x, rate_hz, cutoff_hz) for any
+    x of n_time samples (the zero-phase Butterworth with its edge padding is linear in x): column j is the
+    filter's response to an impulse at j."""
+    from pimsk.core.emg import lowpass
+
+    return np.ascontiguousarray(lowpass(np.eye(n_time), rate_hz, cutoff_hz))
+
+
 class MusculoskeletalODE(nn.Module):
     """``physics_ode``: EIV-corrected mean squared moment residual of the EMG-driven DeGroote model at the
     measured kinematics (see the module docstring). ``physics``: a :class:`PhysicsLoss` (coordinates,
@@ -230,7 +244,7 @@ class MusculoskeletalODE(nn.Module):
 
     def __init__(self, physics: PhysicsLoss, parameters: BoundedMuscleParameters, kappa: Tensor | None = None,
                  quasi_dynamic: bool = True, skip_frames: int = 0, tendon_iterations: int = 1,
-                 tendon_relaxation: float = 1.0) -> None:
+                 tendon_relaxation: float = 1.0, moment_lowpass_hz: float | None = None) -> None:
         super().__init__()
         if not physics.balance_coords or (physics.chain is None and physics.spec.moment_source == "dynamics"):
             raise ConfigError("the ODE loss needs balanced coordinates and their net moment: an open chain "
@@ -246,6 +260,8 @@ class MusculoskeletalODE(nn.Module):
         self.tendon_iterations = int(tendon_iterations)
         self.tendon_relaxation = float(tendon_relaxation)
         self.skip_frames = int(skip_frames)
+        self.moment_lowpass_hz = None if moment_lowpass_hz is None else float(moment_lowpass_hz)
+        self._lowpass_operators: dict[tuple[int, float], Tensor] = {}
         self.register_buffer("moment_scale", torch.ones(len(physics.balance_coords), dtype=physics.physics_dtype))
         self.register_buffer("balance_in_sur", physics.balance_sur_idx.clone())
 
@@ -284,8 +300,38 @@ class MusculoskeletalODE(nn.Module):
         tau = self.physics.net_moment(q, qd, qdd, targets)
         active = state.active_fiber_force_n * state.cos_pennation
         noise = ((arms * active[..., None]) ** 2 * self.eiv_factor[:, None]).sum(-2)
+        first, stop = self.skip_frames, moment.shape[1]
+        if self.moment_lowpass_hz is not None:
+            moment = self.matched_lowpass(moment, dt)
+            edge = self.lowpass_edge_frames(dt)
+            first, stop = max(first, edge), stop - edge
+            if stop - first < MIN_SCORED_FRAMES:
+                raise ConfigError(
+                    f"windows of {moment.shape[1]} frames leave {max(stop - first, 0)} frames to the ODE term after "
+                    f"the moment low-pass edges ({edge} frames at each end at {1.0 / float(dt.reshape(-1)[0]):g} Hz, "
+                    f"{self.moment_lowpass_hz:g} Hz cut-off)", field="identify.moment_lowpass_hz",
+                    hint=f"use windows of at least {2 * edge + MIN_SCORED_FRAMES} frames or a higher cut-off")
         sq = ((moment - tau) ** 2 - noise) / self.moment_scale**2
-        return sq[:, self.skip_frames:].mean(), state.tendon_force_n
+        return sq[:, first:stop].mean(), state.tendon_force_n
+
+    def lowpass_edge_frames(self, dt_s: Tensor) -> int:
+        """Frames at each window end left out after :meth:`matched_lowpass`: two time constants of the cut-off,
+        where the window's own edge padding departs from the whole-trial filter of the kinematics."""
+        return int(math.ceil(2.0 / (float(dt_s.reshape(-1)[0]) * float(self.moment_lowpass_hz))))
+
+    def matched_lowpass(self, moment: Tensor, dt_s: Tensor) -> Tensor:
+        """The muscle moment (batch, time, n_balance) low-passed by the zero-phase Butterworth the measured
+        kinematics went through (:func:`pimsk.core.emg.lowpass`, 4th order, ``moment_lowpass_hz``), as a
+        (time x time) linear operator (differentiable): both sides of the moment balance then carry the
+        same filter (Kristianslund et al. 2012, J Biomech 45:666), so the trimmed peaks of the filtered
+        kinematics' net moment do not pull the identified forces down."""
+        n_time = moment.shape[1]
+        rate_hz = 1.0 / float(dt_s.reshape(-1)[0])
+        key = (n_time, round(rate_hz, 6))
+        if key not in self._lowpass_operators:
+            op = lowpass_operator(n_time, rate_hz, float(self.moment_lowpass_hz))
+            self._lowpass_operators[key] = torch.as_tensor(op, dtype=moment.dtype)
+        return torch.einsum("ts,bsn->btn", self._lowpass_operators[key].to(moment.device), moment)
 
 
 # ------------------------------------------------------------------------------------- training
@@ -300,7 +346,9 @@ class IdentifySettings:
     quasi_dynamic [True]; tendon_iterations [1] and tendon_relaxation [1.0] (see :func:`ode_forces`);
     eiv_correction [True]; physics_kinematics: the kinematics of physics_moment and
     physics_muscle, "measured" (the IK data) or "predicted" (the network's, with gradient) ["measured"]; skip_frames: frames at each window start left out of the ODE
-    term while the activation settles from a(0) = e(0) [10]; seed [0]; threads [1].
+    term while the activation settles from a(0) = e(0) [10]; moment_lowpass_hz: the cut-off the measured
+    kinematics were low-passed at, applied to the muscle moment of the ODE term too
+    (:meth:`MusculoskeletalODE.matched_lowpass`) [None: no filter]; seed [0]; threads [1].
     """
 
     parameters: list[str] = field(default_factory=lambda: list(IDENTIFIABLE))
@@ -319,6 +367,7 @@ class IdentifySettings:
     eiv_correction: bool = True
     physics_kinematics: str = "measured"
     skip_frames: int = 10
+    moment_lowpass_hz: float | None = None
     seed: int = 0
     threads: int = 1
 
@@ -333,6 +382,9 @@ class IdentifySettings:
         if s.physics_kinematics not in ("measured", "predicted"):
             raise ConfigError(f"physics_kinematics {s.physics_kinematics!r}: 'measured' or 'predicted'",
                               field=f"{where}.physics_kinematics")
+        if s.moment_lowpass_hz is not None and not float(s.moment_lowpass_hz) > 0:
+            raise ConfigError(f"moment_lowpass_hz must be a cut-off > 0 Hz (got {s.moment_lowpass_hz!r})",
+                              field=f"{where}.moment_lowpass_hz")
         s.weights = {**{"physics_moment": 1.0, "physics_muscle": 1.0, "physics_ode": 1.0}, **dict(s.weights)}
         bad = sorted(set(s.weights) - {"physics_moment", "physics_muscle", "physics_ode"})
         if bad or any(float(v) < 0 for v in s.weights.values()):
@@ -418,7 +470,7 @@ def identify_and_train(samples: SampleSet, split: Split, assets: PhysicsAssets, 
     if s.eiv_correction and kappa is not None:
         kap = torch.tensor([float(kappa.get(m, 0.0)) for m in muscles])
     ode = MusculoskeletalODE(physics, bounded, kap, s.quasi_dynamic, s.skip_frames, s.tendon_iterations,
-                             s.tendon_relaxation)
+                             s.tendon_relaxation, s.moment_lowpass_hz)
     train = samples.subset(split.train)
     info: dict[str, Any] = {"moment_scale_nm": ode.calibrate(train.targets, train.dt_s),
                             "excitation_gain": gain, "kappa": None if kap is None else dict(zip(muscles, kap.tolist()))}

@@ -118,3 +118,26 @@ def test_settings_are_checked():
         IdentifySettings.from_dict({"epochs": 3})
     with pytest.raises(ConfigError, match="weights"):
         IdentifySettings.from_dict({"weights": {"physics_ode": -1.0}})
+
+
+def test_lowpass_operator_is_the_zero_phase_filter_of_any_series():
+    from pimsk.core.emg import lowpass
+    from pimsk.learn.identify import lowpass_operator
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(100, 3)).cumsum(axis=0)  # a window of 100 frames at 100 Hz, three series
+    op = lowpass_operator(100, 100.0, 15.0)
+    assert op.shape == (100, 100) and op.flags["C_CONTIGUOUS"]
+    np.testing.assert_allclose(op @ x, lowpass(x, 100.0, 15.0), rtol=0, atol=1e-10)
+    # a sinusoid well below the cut-off passes (gain 1 away from the window edges), one well above is removed
+    t = np.arange(100) / 100.0
+    slow, fast = np.sin(2 * np.pi * 2.0 * t), np.sin(2 * np.pi * 40.0 * t)
+    assert np.abs((op @ slow - slow)[15:-15]).max() < 1e-3
+    assert np.abs((op @ fast)[15:-15]).max() < 1e-2
+
+
+def test_moment_lowpass_setting_is_checked():
+    assert IdentifySettings.from_dict({"moment_lowpass_hz": 15}).moment_lowpass_hz == 15
+    assert IdentifySettings.from_dict({}).moment_lowpass_hz is None
+    with pytest.raises(ConfigError, match="moment_lowpass_hz"):
+        IdentifySettings.from_dict({"moment_lowpass_hz": 0})

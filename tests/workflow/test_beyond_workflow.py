@@ -81,7 +81,7 @@ def test_bad_beyond_section_fails_at_parse_time(tmp_path: Path, setting: str, fi
     assert f"field {field}:" in line and phrase in line, line
 
 
-SHORT = {"identify": {"settings": {"max_epochs": 2}, "samples": {"kind": "window", "length": 50, "stride": 25},
+SHORT = {"identify": {"settings": {"max_epochs": 2}, "samples": {"kind": "window", "length": 100, "stride": 50},
                       "network": {"n_blocks": 1, "channels": 4, "kernel_size": 3, "fc_hidden": [8], "dropout": 0.0}},
          "geometry": {"n_samples": 60}}
 

@@ -149,6 +149,9 @@ def identify_config(subject: str, config_file: str) -> dict:
                        **chain_physics("identify")},
            "network": dict(sec["network"]), "identify": dict(sec.get("settings") or {}),
            "protocol": {"name": "leave_one_trial_out", "n_val_trials": 0}}
+    if sec.get("angles_lowpass_hz") is not None:
+        # the IK angles' low-pass on the muscle moment too: the same filter on both sides of the moment balance
+        cfg["identify"].setdefault("moment_lowpass_hz", float(sec["angles_lowpass_hz"]))
     mvc = mvc_trial("identify")
     if mvc:
         window = analysis_window_arg(subject, mvc).split()
