@@ -142,6 +142,15 @@ def table(summary: list[dict], title: str) -> str:
     return "\n".join(lines)
 
 
+def kept_generic_line(rows: list[dict]) -> str:
+    """Which outputs of the transfer arm kept the generic model (chosen per seed on the target's validation
+    share: pimsk.learn.transfer.select_outputs_on_val)."""
+    seeds = sorted({r["seed"] for r in rows if r["arm"] == "transfer"})
+    parts = [f"seed {s}: " + (", ".join(r["output"] for r in rows if r["arm"] == "transfer" and r["seed"] == s
+                                        and r.get("kept_generic")) or "none") for s in seeds]
+    return "transfer outputs keeping the generic model (chosen on validation): " + "; ".join(parts)
+
+
 def run_wrist(args: argparse.Namespace) -> dict:
     import torch
 
@@ -189,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
 
         result = run_real(args)
     print(table(result["summary"], result["title"]))
+    print(kept_generic_line(result["rows"]))
     out = args.out or ROOT / "results" / "bench" / f"transfer_{args.experiment}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1, default=str))

@@ -58,7 +58,8 @@ from pimsk.learn.train import (FitResult, TrainSettings, _run_epoch, assets_from
                                save_fit, with_overrides)
 
 __all__ = ["BoundedSurrogate", "bounded_assets", "TransferSettings", "load_transfer_config", "transfer_from_config", "ForceScale", "target_split", "source_split", "align_samples", "align_generic",
-           "rescale_outputs", "fine_tune", "evaluate_fit", "cached_generic", "simulate_on_sources", "choose_candidate",
+           "rescale_outputs", "fine_tune", "evaluate_fit", "choose_outputs", "mixed_predict", "evaluate_mixed",
+           "select_outputs_on_val", "cached_generic", "simulate_on_sources", "choose_candidate",
            "run_transfer", "summarise", "ARMS", "LAYERS"]
 
 log = logging.getLogger("pimsk.learn.transfer")
@@ -87,7 +88,11 @@ class TransferSettings:
     networks"), which keeps them near the generic model's;
     search: candidate values of ``layers``, ``l2sp`` and ``epochs`` (fixed epoch budgets) chosen by simulating
     the transfer on the source subjects (:func:`simulate_on_sources`), never on target data; empty: use
-    ``layers``, ``l2sp`` and ``training`` as given.
+    ``layers``, ``l2sp`` and ``training`` as given;
+    select_outputs: per output, keep the unchanged generic prediction where it beats the fine-tuned one on the
+    share's validation part (``val_share`` of the share; :func:`select_outputs_on_val`), so an output that
+    fine-tuning hurts keeps the generic model; needs ``val_share > 0`` [False: with 20 % of a target the
+    validation part is a few windows (wrist bench: 2, real pair: 0), too few to decide on].
     """
 
     fraction: float = 0.2
@@ -99,12 +104,13 @@ class TransferSettings:
     layers: str = "head"
     l2sp: float = 0.0
     search: dict[str, list] = field(default_factory=dict)
+    select_outputs: bool = False
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None, where: str = "transfer") -> "TransferSettings":
         data = dict(data or {})
         known = {"fraction", "val_share", "training", "loss", "identify", "restandardise", "layers", "l2sp",
-                 "search"}
+                 "search", "select_outputs"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown transfer settings {unknown}", field=where, hint=f"known: {sorted(known)}")
@@ -114,7 +120,8 @@ class TransferSettings:
                 identify={str(k): float(v) for k, v in dict(data.get("identify") or {}).items()},
                 restandardise=bool(data.get("restandardise", True)), layers=str(data.get("layers", "head")),
                 l2sp=float(data.get("l2sp", 0.0)),
-                search={str(k): list(v) for k, v in dict(data.get("search") or {}).items()})
+                search={str(k): list(v) for k, v in dict(data.get("search") or {}).items()},
+                select_outputs=bool(data.get("select_outputs", False)))
         if not 0.0 < s.fraction < 1.0:
             raise ConfigError(f"fraction {s.fraction} must be in (0, 1)", field=f"{where}.fraction")
         if not 0.0 <= s.val_share < 1.0:
@@ -494,6 +501,60 @@ def evaluate_fit(model: PICNN, samples: SampleSet, indices: np.ndarray, output_i
     return output_metrics(sub.targets[..., list(output_index)], pred, list(labels))
 
 
+def choose_outputs(tuned_rows: Sequence[Mapping[str, Any]], generic_rows: Sequence[Mapping[str, Any]]
+                   ) -> dict[str, bool]:
+    """Per output, whether to keep the unchanged generic prediction: True where the generic model's validation
+    nRMSE is lower than or equal to the fine-tuned model's (ties keep the generic model: nothing fitted), or the
+    fine-tuned one is not finite. ``*_rows``: :func:`evaluate_fit` rows on the target's validation samples
+    (same outputs). Returns {output label: keep_generic}."""
+    generic = {r["output"]: float(r["nrmse"]) for r in generic_rows}
+    missing = [r["output"] for r in tuned_rows if r["output"] not in generic]
+    if missing:
+        raise ConfigError(f"outputs {missing} have no generic validation row", field="outputs")
+    out: dict[str, bool] = {}
+    for r in tuned_rows:
+        tuned, gen = float(r["nrmse"]), generic[r["output"]]
+        out[r["output"]] = bool(not math.isfinite(tuned) or (math.isfinite(gen) and gen <= tuned))
+    return out
+
+
+def mixed_predict(tuned: PICNN, generic: PICNN, keep_generic: Sequence[bool], emg: np.ndarray,
+                  dt_s: np.ndarray) -> np.ndarray:
+    """Predictions (SI, shape of ``tuned.predict``: samples x frames x outputs) taking output k from ``generic``
+    where ``keep_generic[k]`` and from ``tuned`` elsewhere; both models have the same outputs in the same order."""
+    keep = np.asarray(keep_generic, dtype=bool)
+    pred = tuned.predict(emg, dt_s)
+    if keep.shape != (pred.shape[-1],):
+        raise ConfigError(f"{keep.size} keep flags for {pred.shape[-1]} outputs", field="keep_generic")
+    if keep.any():
+        pred = pred.copy()
+        pred[..., keep] = generic.predict(emg, dt_s)[..., keep]
+    return pred
+
+
+def evaluate_mixed(tuned: PICNN, generic: PICNN, keep_generic: Sequence[bool], samples: SampleSet,
+                   indices: np.ndarray, output_index: Sequence[int], labels: Sequence[str]) -> list[dict[str, Any]]:
+    """:func:`evaluate_fit` of the per-output mixture of :func:`mixed_predict` on ``samples[indices]``."""
+    sub = samples.subset(indices)
+    pred = mixed_predict(tuned, generic, keep_generic, sub.emg, sub.dt_s)
+    return output_metrics(sub.targets[..., list(output_index)], pred, list(labels))
+
+
+def select_outputs_on_val(tuned: PICNN, generic: PICNN, samples: SampleSet, val: np.ndarray,
+                          output_index: Sequence[int], labels: Sequence[str]) -> dict[str, Any]:
+    """Choose per output between the fine-tuned and the unchanged generic model on the target's validation
+    samples ``val`` (part of the target share, never the test part): :func:`choose_outputs` of both models'
+    :func:`evaluate_fit` rows. Returns ``keep_generic`` {label: bool} and the validation nRMSE of both models;
+    with no validation samples every output keeps the fine-tuned model."""
+    if len(val) == 0:
+        return {"keep_generic": {o: False for o in labels}, "val_nrmse_transfer": {}, "val_nrmse_generic": {}}
+    t_rows = evaluate_fit(tuned, samples, val, output_index, labels)
+    g_rows = evaluate_fit(generic, samples, val, output_index, labels)
+    return {"keep_generic": choose_outputs(t_rows, g_rows),
+            "val_nrmse_transfer": {r["output"]: float(r["nrmse"]) for r in t_rows},
+            "val_nrmse_generic": {r["output"]: float(r["nrmse"]) for r in g_rows}}
+
+
 # ------------------------------------------------------------------------------------------- protocol
 def _pool_sources(sources: Sequence[tuple[str, SampleSet]]) -> SampleSet:
     from pimsk.learn.datasets import concat
@@ -681,17 +742,51 @@ def run_transfer(sources: Sequence[tuple[str, SampleSet]], target: SampleSet, ge
             log.info("seed %d: transfer (%s, l2sp %g) on %d target samples", seed, tf_settings.layers,
                      tf_settings.l2sp, len(split_tf.train))
             tf = fine_tune(fits["generic"][0], tgt, split_tf, out_index, tf_settings, target_assets, spec, seed)
+            choice = _output_choice(fits["generic"][0], tf, tgt, split_tgt, split_tf, out_index, tgt_out,
+                                    tf_settings, target_assets, spec, seed) if settings.select_outputs else None
+            if choice is not None:
+                tf.physics_info["output_choice"] = choice
+                keep = [choice["keep_generic"][o] for o in tgt_out]
+                log.info("seed %d: outputs keeping the generic model (chosen on %d validation samples): %s",
+                         seed, len(split_tgt.val), [o for o, k in zip(tgt_out, keep) if k])
             save_fit(tf, out / "transfer" / f"seed_{seed}", scratch_raw, split_tf, tgt)
             fits["transfer"] = (tf.model, tf)
         for arm, (model, fit) in fits.items():
             test = split_tf.test if arm == "transfer" else split_tgt.test
-            for row in evaluate_fit(model, tgt, test, out_index, tgt_out):
+            keep = [False] * len(tgt_out)
+            if arm == "transfer" and "output_choice" in fit.physics_info:
+                keep = [fit.physics_info["output_choice"]["keep_generic"][o] for o in tgt_out]
+                metrics = evaluate_mixed(model, fits["generic"][0], keep, tgt, test, out_index, tgt_out)
+            else:
+                metrics = evaluate_fit(model, tgt, test, out_index, tgt_out)
+            for row, kept in zip(metrics, keep):
                 rows.append({"arm": arm, "seed": seed, **row,
+                             "kept_generic": bool(kept) if arm == "transfer" else False,
                              "seconds": round(fit.seconds, 2) if fit is not None else float("nan"),
                              "best_epoch": fit.best_epoch if fit is not None else -1})
     write_csv(rows, out / "metrics.csv")
     write_csv(summarise(rows), out / "summary.csv")
     return rows
+
+
+def _output_choice(generic: PICNN, tuned: FitResult, samples: SampleSet, split_tgt: Split, split_tf: Split,
+                   output_index: Sequence[int], labels: Sequence[str], settings: TransferSettings,
+                   assets: PhysicsAssets | None, spec: PhysicsSpec, seed: int) -> dict[str, Any] | None:
+    """Per-output choice between the fine-tuned and the generic model on the target share's validation part
+    ``split_tgt.val`` (:func:`select_outputs_on_val`). When the transfer was fitted on the whole share
+    (``split_tf`` without validation samples) a second fine-tuning with the same settings on ``split_tgt.train``
+    only is the model compared (choose on held-out samples, then apply the choice to the model refitted on the
+    whole share); otherwise the transfer itself. None without validation samples."""
+    if len(split_tgt.val) == 0:
+        return None
+    if len(split_tf.val) == 0:
+        part = Split(f"{split_tgt.name}_selection", split_tgt.train, split_tgt.test)
+        probe = fine_tune(generic, samples, part, output_index, settings, assets, spec, seed).model
+        fitted_on = "share without its validation part"
+    else:
+        probe, fitted_on = tuned.model, "share without its validation part (the transfer itself)"
+    choice = select_outputs_on_val(probe, generic, samples, split_tgt.val, output_index, labels)
+    return {**choice, "n_val": int(len(split_tgt.val)), "probe_fitted_on": fitted_on}
 
 
 def _frame_share(samples: SampleSet, split: Split) -> float:
