@@ -276,7 +276,8 @@ def main() -> int:
     results = [run_fold(args.out, f, prep, cfg_id, cfg_sup, args.reuse) for f in args.folds]
     print_tables(results)
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"subject": str(SUBJECT.relative_to(ROOT)), "epochs": args.epochs, "angles": args.angles, "angles_lowpass_hz": args.angles_lowpass_hz,
+    args.json.write_text(json.dumps({"subject": str(SUBJECT.relative_to(ROOT)), "epochs": args.epochs,
+                                     "angles": args.angles, "angles_lowpass_hz": args.angles_lowpass_hz,
                                      "moment_lowpass_hz": args.angles_lowpass_hz if matched else None,
                                      "max_duration_s": args.max_duration, "results": results}, indent=1))
     print(f"\nwrote {args.json}")

@@ -497,6 +497,17 @@ def _fixed_newton(
     return f_t, residual, slope, force, status
 
 
+def _bracket_ends(
+    l_mt: Tensor, v_mt: Tensor, act: Tensor, df_t: Tensor | None, c: _SolverConstants
+) -> tuple[Tensor, Tensor, Tensor]:
+    """(R(0), R(5), bracketed): R at OpenSim's bounds f~T = 0 and 5 and whether R changes sign on [0, 5] (R
+    finite at both ends)."""
+    K = dg.DEGROOTE2016
+    r_lo, *_ = _residual_and_slope(torch.full_like(l_mt, K.min_norm_tendon_force), l_mt, v_mt, act, df_t, c)
+    r_hi, *_ = _residual_and_slope(torch.full_like(l_mt, K.max_norm_tendon_force), l_mt, v_mt, act, df_t, c)
+    return r_lo, r_hi, (r_lo * r_hi <= 0) & torch.isfinite(r_lo) & torch.isfinite(r_hi)
+
+
 def _bracket_start(
     l_mt: Tensor, v_mt: Tensor, act: Tensor, df_t: Tensor | None, c: _SolverConstants, start: Tensor, tol: float
 ) -> tuple[Tensor, ...]:
@@ -507,9 +518,7 @@ def _bracket_start(
     K = dg.DEGROOTE2016
     lo = torch.full_like(l_mt, K.min_norm_tendon_force)
     hi = torch.full_like(l_mt, K.max_norm_tendon_force)
-    r_lo, *_ = _residual_and_slope(lo, l_mt, v_mt, act, df_t, c)
-    r_hi, *_ = _residual_and_slope(hi, l_mt, v_mt, act, df_t, c)
-    bracketed = (r_lo * r_hi <= 0) & torch.isfinite(r_lo) & torch.isfinite(r_hi)
+    r_lo, _, bracketed = _bracket_ends(l_mt, v_mt, act, df_t, c)
     keep = torch.isfinite(start) & (~bracketed | ((start >= lo) & (start <= hi)))
     # R(0) = -(fiber force along the tendon at slack length): the rigid-tendon force.
     rigid = torch.nan_to_num(-r_lo, nan=0.5 * (K.min_norm_tendon_force + K.max_norm_tendon_force))
@@ -543,6 +552,18 @@ def _bracket_step(
     return x, lo, hi, r, dr, force, done
 
 
+def _gather(
+    idx: Tensor, n_muscles: int, l_all: Tensor, v_all: Tensor, a_all: Tensor, rate_all: Tensor | None,
+    table: _SolverConstants,
+) -> tuple[Tensor, Tensor, Tensor, Tensor | None, _SolverConstants]:
+    """(l_MT, v_MT, a, d f~T/dt or None, per-element constants) at the flat elements ``idx`` of state-major
+    (n_states x n_muscles,) inputs, the constants taken from the per-muscle ``table`` (shape (n_muscles,));
+    inside a compiled kernel the gathers fuse with the work on them."""
+    c = _SolverConstants(*(x[torch.remainder(idx, n_muscles)] for x in table))
+    l_mt, v_mt, act = (x[idx] for x in (l_all, v_all, a_all))
+    return l_mt, v_mt, act, None if rate_all is None else rate_all[idx], c
+
+
 def _gathered_bracket_steps(
     idx: Tensor, n_muscles: int, l_all: Tensor, v_all: Tensor, a_all: Tensor, rate_all: Tensor | None,
     start_all: Tensor, table: _SolverConstants, tol: float, eps: float, steps: int, start_in_newtons: bool,
@@ -552,9 +573,7 @@ def _gathered_bracket_steps(
     gathers of inputs and per-muscle constants (``table``, shape (n_muscles,)) happen inside the kernel (one
     fused kernel when compiled). ``start_in_newtons``: ``start_all`` is a tendon force in N. Returns (f~T, R,
     dR/df, norm fiber force, done), each (k,)."""
-    c = _SolverConstants(*(x[torch.remainder(idx, n_muscles)] for x in table))
-    l_mt, v_mt, act = (x[idx] for x in (l_all, v_all, a_all))
-    rate = None if rate_all is None else rate_all[idx]
+    l_mt, v_mt, act, rate, c = _gather(idx, n_muscles, l_all, v_all, a_all, rate_all, table)
     start = start_all[idx] / c.max_force_n if start_in_newtons else start_all[idx]
     x, lo, hi, r, dr, force, bracketed, lo_negative, done = _bracket_start(l_mt, v_mt, act, rate, c, start, tol)
     for _ in range(steps):
@@ -571,13 +590,9 @@ def _gathered_no_sign_change(
     """Whether R has no sign change on OpenSim's bounds [0, 5] (R finite at both ends) at the flat elements
     ``idx``, gathered inside the kernel as in :func:`_gathered_bracket_steps`: where a root found outside
     the bounds is kept (see :func:`_bracket_start`). Shape (k,), bool."""
-    K = dg.DEGROOTE2016
-    c = _SolverConstants(*(x[torch.remainder(idx, n_muscles)] for x in table))
-    l_mt, v_mt, act = (x[idx] for x in (l_all, v_all, a_all))
-    rate = None if rate_all is None else rate_all[idx]
-    r_lo, *_ = _residual_and_slope(torch.full_like(l_mt, K.min_norm_tendon_force), l_mt, v_mt, act, rate, c)
-    r_hi, *_ = _residual_and_slope(torch.full_like(l_mt, K.max_norm_tendon_force), l_mt, v_mt, act, rate, c)
-    return (r_lo * r_hi > 0) & torch.isfinite(r_lo) & torch.isfinite(r_hi)
+    l_mt, v_mt, act, rate, c = _gather(idx, n_muscles, l_all, v_all, a_all, rate_all, table)
+    r_lo, r_hi, bracketed = _bracket_ends(l_mt, v_mt, act, rate, c)
+    return ~bracketed & torch.isfinite(r_lo) & torch.isfinite(r_hi)
 
 
 def _safeguarded_newton(
@@ -640,8 +655,9 @@ def default_newton_steps(dtype: torch.dtype, warm: bool = False) -> tuple[int, i
     with the check (in the forces-only path the last step's evaluation, see :func:`_fixed_newton`) they bring
     95-99 % of random in-domain states of the gait2392 knee and wrist muscles to |R| <= 64 eps in [0, 5],
     the same share as 5 or 6 float64 steps (of the rest, about 3 % of the knee states have their only root
-    outside [0, 5]: kept after a sign check; the others go to the safeguarded fallback). From a warm start (``initial_guess`` within ~0.1 of the root) float64
-    takes one float32 step and 2 float64 steps, float32 again 3. (A warm start along time saves little: at
+    outside [0, 5]: kept after a sign check; the others go to the safeguarded fallback). From a warm start
+    (``initial_guess`` within ~0.1 of the root) float64 takes one float32 step and 2 float64 steps, float32
+    again 3. (A warm start along time saves little: at
     100 Hz gait the previous frame's force is off by up to 0.14 F_max, median 0.01.)"""
     if dtype == torch.float64:
         return (1, 2) if warm else (3, 2)
@@ -734,7 +750,7 @@ def _solve(
     else:
         start = initial_guess.detach().to(p.dtype).expand(shape).reshape(-1)
         start = torch.nan_to_num(start, nan=COLD_START).clamp(dg.DEGROOTE2016.min_norm_tendon_force,
-                                                       dg.DEGROOTE2016.max_norm_tendon_force)
+                                                              dg.DEGROOTE2016.max_norm_tendon_force)
     results = []
     for leftover, (part_start, *part_args, part_rate) in _tile_parts([start, *args, rate], m, p.dtype):
         # Whole rows and the leftover states compile separately (each keeps its own static shape).
@@ -781,9 +797,9 @@ def solve_norm_tendon_force(
     """Normalised tendon force f~T in muscle-tendon equilibrium (R = 0, implicit form).
 
     Fast path: ``float32_steps`` plain Newton steps in float32 (float64 inputs only) and ``newton_steps`` in
-    the inputs' dtype (defaults: :func:`default_newton_steps`) from f~T = ``COLD_START`` (0.25) or from ``initial_guess`` (e.g.
-    a previous solution), with no host synchronisation (one fused kernel with ``compile=True``); then one
-    check in the inputs' dtype, and the elements with |R| > ``tolerance`` or outside OpenSim's bounds [0, 5]
+    the inputs' dtype (defaults: :func:`default_newton_steps`) from f~T = ``COLD_START`` (0.25) or from
+    ``initial_guess`` (e.g. a previous solution), with no host synchronisation (one fused kernel with
+    ``compile=True``); then one check in the inputs' dtype, and the elements with |R| > ``tolerance`` or outside OpenSim's bounds [0, 5]
     are solved again by Newton's method safeguarded by bisection on [0, 5] (where R changes sign there;
     plain Newton elsewhere, which keeps a root outside [0, 5] when there is none inside), up to
     ``max_iterations``. Where R has several roots in [0, 5] the one found may differ from OpenSim's

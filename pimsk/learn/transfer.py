@@ -57,10 +57,11 @@ from pimsk.learn.physics_files import PhysicsAssets
 from pimsk.learn.train import (FitResult, TrainSettings, _run_epoch, assets_from_config, fit_model, resolve_config,
                                save_fit, with_overrides)
 
-__all__ = ["BoundedSurrogate", "bounded_assets", "TransferSettings", "load_transfer_config", "transfer_from_config", "ForceScale", "target_split", "source_split", "align_samples", "align_generic",
-           "rescale_outputs", "fine_tune", "evaluate_fit", "choose_outputs", "mixed_predict", "evaluate_mixed",
-           "select_outputs_on_val", "cached_generic", "simulate_on_sources", "choose_candidate",
-           "run_transfer", "summarise", "ARMS", "LAYERS"]
+__all__ = ["BoundedSurrogate", "bounded_assets", "TransferSettings", "load_transfer_config", "transfer_from_config",
+           "ForceScale", "target_split", "source_split", "align_samples", "align_generic", "rescale_outputs",
+           "fine_tune", "evaluate_fit", "choose_outputs", "mixed_predict", "evaluate_mixed", "select_outputs_on_val",
+           "cached_generic", "simulate_on_sources", "choose_candidate", "run_transfer", "summarise", "ARMS",
+           "LAYERS"]
 
 log = logging.getLogger("pimsk.learn.transfer")
 
