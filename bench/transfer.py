@@ -1,7 +1,7 @@
 """Physics-informed transfer to an unseen subject (Zhang et al. 2022, IEEE TIM): generic / scratch / transfer.
 
     python bench/transfer.py wrist  [--seeds 0 1 2] [--fraction 0.2] [--out results/bench/transfer_wrist.json]
-    python bench/transfer.py real   [--seeds 0 1 2] [--out results/bench/transfer_real.json]
+    python bench/transfer.py real   [--seeds 0 1 2] [--search] [--out results/bench/transfer_real.json]
 
 ``wrist``: synthetic subjects of other anthropometry (subjects/demo_wrist, demo_wrist_b, demo_wrist_c: other
 segment scales, masses, muscle perturbations, seeds, burst amplitudes). Each is synthesised (pimsk synth), its
@@ -170,7 +170,7 @@ def run_wrist(args: argparse.Namespace) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     (out / "transfer.yaml").write_text(yaml.safe_dump(cfg))
     t1 = time.perf_counter()
-    rows = transfer_from_config({**cfg, "_base_dir": str(out)}, out)
+    rows = transfer_from_config({**cfg, "_base_dir": str(out)}, out, recalibration=True)
     summary = summarise(rows)
     split = json.loads((out / "target_split.json").read_text())
     title = (f"Synthetic wrist: sources {', '.join(sources)} -> target {target}, "
@@ -188,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fraction", type=float, default=0.2)
     parser.add_argument("--max-epochs", type=int, default=100)
     parser.add_argument("--target", default="demo_wrist_c")
+    parser.add_argument("--search", action="store_true",
+                        help="real: choose the transfer settings by the source simulation (default: bench/transfer_real.FIXED)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     if args.experiment == "wrist":
@@ -199,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         result = run_real(args)
     print(table(result["summary"], result["title"]))
     print(kept_generic_line(result["rows"]))
-    out = args.out or ROOT / "results" / "bench" / f"transfer_{args.experiment}.json"
+    suffix = "_search" if args.search and args.experiment == "real" else ""
+    out = args.out or ROOT / "results" / "bench" / f"transfer_{args.experiment}{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1, default=str))
     print(f"wrote {out}")

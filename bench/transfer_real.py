@@ -3,9 +3,11 @@
 Source: results/motonms_unipd (pimsk c3d / scale / ik / so through the workflow: `snakemake --config
 subjects=[motonms_unipd] steps=[c3d,scale,ik,id,so]`), SO labels over one right gait cycle per walk; its raw EMG
 enveloped here (pimsk emg, 20-450 Hz band, 6 Hz low-pass, no delay: SO labels have none).
-Target: OpenSim Moco example3DWalking (Rajagopal 2016 model as modified there, RRA coordinates 0.45-1.80 s);
-raw EMG from opensim-models' emg_walk_raw.anc (pimsk anc, same envelope settings); labels: `pimsk so` on
-subject_walk_scaled.osim with its GRF, at 100 Hz (coordinates decimated from 1 kHz: ~1.5 min instead of ~15).
+Target: the Rajagopal subject's whole recorded walk (0-2.37 s: two right heel strikes, 0.27 and 1.41 s), model
+subject_walk_scaled.osim of OpenSim Moco example3DWalking (Rajagopal 2016 as modified there): `pimsk ik` of its
+markers_walk.trc with its ik_tasks_walk.xml (100 Hz), `pimsk so` with its grf_walk.xml (labels, ~1.5 min); raw
+EMG from opensim-models' emg_walk_raw.anc (pimsk anc, same envelope settings). (The example's own coordinates.sto
+is RRA output over one cycle, 0.45-1.80 s: 20 % of it is 4 windows of early stance.)
 
 Shared outputs: right knee angle + the forces of the ten muscles with EMG in both (RF, VL, VM, BF long head,
 ST / medial hamstrings, GAS medialis, SOL, TA, GMAX, GMED); gait2392 flexes the knee negative, Rajagopal
@@ -18,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import warnings
 from pathlib import Path
 
 import yaml
@@ -40,8 +41,13 @@ COORDS = ["knee_angle_r", "hip_flexion_r", "ankle_angle_r"]
 WINDOW = {"kind": "window", "length": 20, "stride": 2}
 RATE_HZ = 100
 NETWORK = {"n_blocks": 3, "channels": 32, "kernel_size": 5, "fc_hidden": [64], "dropout": 0.1}
-# chosen on the source (leave one MOtoNMS walk out, pimsk.learn.transfer.simulate_on_sources), never on the target
+# `--search`: chosen on the source (leave one MOtoNMS walk out, pimsk.learn.transfer.simulate_on_sources). With one
+# source subject that simulates a new walk of the same subject, not a new subject (and each walk is one gait
+# cycle, so its first 20 % is early stance only): it keeps the generic model unchanged. Default: FIXED, the
+# settings the wrist study's source simulation chose with two source subjects (bench/transfer.py wrist).
+# Neither is chosen on the target.
 SEARCH = {"layers": ["affine", "head"], "l2sp": [0.001, 0.01, 0.1, 1.0], "epochs": [10, 30, 100]}
+FIXED = {"layers": "head", "l2sp": 0.01, "epochs": 30}
 
 
 def _cli(args: list) -> None:
@@ -90,19 +96,13 @@ def prepare_source(work: Path) -> dict[str, Path]:
 
 
 def prepare_target(work: Path) -> dict[str, Path]:
-    """Rajagopal walk: coordinates renamed and decimated to 100 Hz, SO labels, envelopes, surrogate, dataset."""
-    from pimsk.io.containers import Table
-    from pimsk.io.storage import read_storage, write_storage
-
+    """Rajagopal walk: IK of the whole recorded walk, SO labels, envelopes, surrogate, dataset."""
     work.mkdir(parents=True, exist_ok=True)
-    coords = work / "coordinates_100hz.mot"
-    if not coords.is_file():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the published header counts 40 columns for 32 labels
-            t = read_storage(MOCO / "coordinates.sto")
-        labels = [label.split("/")[-2] for label in t.labels]  # /jointset/hip_r/hip_flexion_r/value -> name
-        write_storage(coords, Table(t.time_s[::10], t.data[::10], labels, name="coordinates", in_degrees=False))
     model = MOCO / "subject_walk_scaled.osim"
+    coords = work / "ik" / "coordinates.mot"
+    if not coords.is_file():
+        _cli(["ik", "--model", model, "--trc", MOCO / "markers_walk.trc", "--tasks", MOCO / "ik_tasks_walk.xml",
+              "--out", work / "ik", "--subject", "rajagopal", "--trial", "walk"])
     forces = work / "so" / "so_StaticOptimization_force.sto"
     if not forces.is_file():
         _cli(["so", "--model", model, "--coordinates", coords, "--external-loads", MOCO / "grf_walk.xml",
@@ -129,7 +129,9 @@ def prepare_target(work: Path) -> dict[str, Path]:
 
 
 def real_config(src: dict[str, Path], tgt: dict[str, Path], *, seeds: list[int], fraction: float,
-                max_epochs: int) -> dict:
+                max_epochs: int, search: bool = False) -> dict:
+    """The real pair's transfer config; ``search``: settings from the source simulation (:data:`SEARCH`),
+    otherwise :data:`FIXED` (fixed epochs, no validation part)."""
     gait = [v[0] for v in SHARED.values()]
     label_coords = {"hip_flexion_r": "hip_flexion_r", "ankle_angle_r": "ankle_angle_r"}
     physics = {"moment_source": "target", "label_coordinates": label_coords, "force_scale": "labels",
@@ -148,8 +150,8 @@ def real_config(src: dict[str, Path], tgt: dict[str, Path], *, seeds: list[int],
                    "outputs": {v[0]: v[1] for v in SHARED.values()},
                    "output_signs": {"knee_angle_r": -1}},
         "transfer": {"fraction": fraction, "val_share": 0.0, "loss": {"lambda": 1.0}, "restandardise": False,
-                     "layers": "affine", "l2sp": 0.01, "search": SEARCH,
-                     "training": {"max_epochs": max_epochs, "batch_size": 4, "learning_rate": 5e-3, "patience": 30,
+                     "layers": FIXED["layers"], "l2sp": FIXED["l2sp"], "search": SEARCH if search else {},
+                     "training": {"max_epochs": max_epochs if search else FIXED["epochs"], "batch_size": 4, "learning_rate": 5e-3, "patience": 30,
                                   "grad_clip": 1.0},
                      "identify": {"max_isometric_force": 0.3}},
         "seeds": seeds,
@@ -165,17 +167,19 @@ def run_real(args: argparse.Namespace) -> dict:
     work = ROOT / "results" / "transfer" / "real"
     t0 = time.perf_counter()
     src = prepare_source(work / "motonms_unipd")
-    tgt = prepare_target(work / "rajagopal")
+    tgt = prepare_target(work / "rajagopal_walk")
     prep_s = time.perf_counter() - t0
-    cfg = real_config(src, tgt, seeds=args.seeds, fraction=args.fraction, max_epochs=args.max_epochs)
-    out = work / "runs"
+    cfg = real_config(src, tgt, seeds=args.seeds, fraction=args.fraction, max_epochs=args.max_epochs,
+                      search=args.search)
+    out = work / ("runs_search" if args.search else "runs")
     out.mkdir(parents=True, exist_ok=True)
     (out / "transfer.yaml").write_text(yaml.safe_dump(cfg))
     t1 = time.perf_counter()
-    rows = transfer_from_config({**cfg, "_base_dir": str(out)}, out)
+    rows = transfer_from_config({**cfg, "_base_dir": str(out)}, out, recalibration=True)
     split = json.loads((out / "target_split.json").read_text())
     title = (f"Real pair: MOtoNMS UNIPD (gait2392, 5 walks, SO labels) -> Rajagopal walk (SO labels), "
              f"{100 * split['train_frames_share']:.0f} % of the target's time for training "
-             f"({split['n_train']} train windows, {split['n_test']} test), {len(args.seeds)} seeds")
+             f"({split['n_train']} train windows, {split['n_test']} test), {len(args.seeds)} seeds, transfer settings "
+             + ("from the source simulation" if args.search else f"fixed {FIXED} (the wrist study's choice)"))
     return {"experiment": "real", "title": title, "rows": rows, "summary": summarise(rows), "split": split,
             "prepare_s": prep_s, "train_s": time.perf_counter() - t1, "config": cfg}

@@ -407,6 +407,39 @@ def within_trial_split(samples: SampleSet, train_fraction: float = 0.8, val_frac
                  np.asarray(val, dtype=int), "last part of every trial")
 
 
+def blocked_split(samples: SampleSet, fraction: float, blocks: int, val_fraction: float = 0.0) -> Split:
+    """A share of ``fraction`` of every trial's time span spread as ``blocks`` equal blocks, block k at the start
+    of the k-th of ``blocks`` equal segments of the trial; the last ``val_fraction`` of every block validates,
+    the rest of the block trains; samples sharing no frame with any block test (samples straddling a block edge
+    are dropped). ``blocks = 1`` is :func:`within_trial_split` (the first ``fraction`` of every trial).
+    ConfigError if train or test is empty."""
+    if int(blocks) < 1:
+        raise ConfigError(f"blocks {blocks} must be >= 1", field="blocks")
+    if int(blocks) == 1:
+        return within_trial_split(samples, fraction, val_fraction)
+    if not 0 < fraction < 1 or not 0 <= val_fraction < 1:
+        raise ConfigError(f"fraction {fraction} must be in (0, 1), val_fraction in [0, 1)", field="fraction")
+    train, val, test = [], [], []
+    for trial in samples.trials:
+        idx = np.flatnonzero(samples.trial == trial)
+        t0, t1 = samples.start_s[idx].min(), samples.end_s[idx].max()
+        seg = (t1 - t0) / blocks
+        edges = [(t0 + k * seg, t0 + k * seg + fraction * seg) for k in range(int(blocks))]
+        for i in idx:
+            a, b = samples.start_s[i], samples.end_s[i]
+            home = [(lo, hi) for lo, hi in edges if a >= lo and b <= hi]
+            if home:
+                lo, hi = home[0]
+                (val if val_fraction > 0 and a >= hi - val_fraction * (hi - lo) else train).append(i)
+            elif all(b < lo or a > hi for lo, hi in edges):
+                test.append(i)
+    if not train or not test:
+        raise ConfigError(f"{blocks} blocks of {fraction:g} of every trial leave {len(train)} train and {len(test)} "
+                          "test samples", field="fraction", hint="use shorter windows, fewer blocks or longer trials")
+    return Split(f"blocked_{fraction:g}x{blocks}", np.asarray(train, dtype=int), np.asarray(test, dtype=int),
+                 np.asarray(val, dtype=int), f"outside {blocks} blocks of every trial")
+
+
 def _chronological_tail(samples: SampleSet, indices: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
     """(head, tail) of ``indices``: in every trial the samples ending before the last ``fraction`` of its time
     span, and those starting after it; samples straddling the cut are dropped (no shared frames)."""

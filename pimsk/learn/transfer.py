@@ -48,7 +48,7 @@ import torch
 from torch import nn
 
 from pimsk.errors import ConfigError
-from pimsk.learn.datasets import SampleSet, Split, make_loader, within_trial_split
+from pimsk.learn.datasets import SampleSet, Split, blocked_split, make_loader, within_trial_split
 from pimsk.learn.losses import TERMS, LossWeights, PhysicsLoss, PhysicsSpec, TrainingLoss
 from pimsk.learn.metrics import output_metrics, write_csv
 from pimsk.learn.networks import PICNN
@@ -59,7 +59,8 @@ from pimsk.learn.train import (FitResult, TrainSettings, _run_epoch, assets_from
 
 __all__ = ["BoundedSurrogate", "bounded_assets", "TransferSettings", "load_transfer_config", "transfer_from_config",
            "ForceScale", "target_split", "source_split", "align_samples", "align_generic", "rescale_outputs",
-           "fine_tune", "evaluate_fit", "choose_outputs", "mixed_predict", "evaluate_mixed", "select_outputs_on_val",
+           "fine_tune", "evaluate_fit", "affine_recalibration", "recalibration_rows",
+           "choose_outputs", "mixed_predict", "evaluate_mixed", "select_outputs_on_val",
            "cached_generic", "simulate_on_sources", "choose_candidate", "run_transfer", "summarise", "ARMS",
            "LAYERS"]
 
@@ -74,7 +75,10 @@ LAYERS = ("affine", "head")
 class TransferSettings:
     """How the target subject is used.
 
-    fraction: share of every target trial's time span (from its start) available for training, (0, 1);
+    fraction: share of every target trial's time span available for training, (0, 1);
+    share_blocks: that share as this many equal blocks spread over every trial, block k at the start of the
+    k-th of ``share_blocks`` equal segments (1: the first ``fraction`` of the trial; more: a share that covers
+    every phase of a trial that holds one movement cycle, e.g. one gait cycle; :func:`target_split`);
     val_share: of that share, the last part that validates (early stopping); 0: no validation, fixed epochs;
     training: fine-tuning optimiser/stopping (:class:`pimsk.learn.train.TrainSettings`);
     loss: data + lambda x physics weights of the fine-tuning and of the scratch arm;
@@ -97,6 +101,7 @@ class TransferSettings:
     """
 
     fraction: float = 0.2
+    share_blocks: int = 1
     val_share: float = 0.25
     training: TrainSettings = field(default_factory=TrainSettings)
     loss: LossWeights = field(default_factory=LossWeights)
@@ -110,12 +115,13 @@ class TransferSettings:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None, where: str = "transfer") -> "TransferSettings":
         data = dict(data or {})
-        known = {"fraction", "val_share", "training", "loss", "identify", "restandardise", "layers", "l2sp",
+        known = {"fraction", "share_blocks", "val_share", "training", "loss", "identify", "restandardise", "layers", "l2sp",
                  "search", "select_outputs"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown transfer settings {unknown}", field=where, hint=f"known: {sorted(known)}")
-        s = cls(fraction=float(data.get("fraction", 0.2)), val_share=float(data.get("val_share", 0.25)),
+        s = cls(fraction=float(data.get("fraction", 0.2)), share_blocks=int(data.get("share_blocks", 1)),
+                val_share=float(data.get("val_share", 0.25)),
                 training=TrainSettings.from_dict(data.get("training"), where=f"{where}.training"),
                 loss=LossWeights.from_dict(data.get("loss", {"lambda": 1.0}), where=f"{where}.loss"),
                 identify={str(k): float(v) for k, v in dict(data.get("identify") or {}).items()},
@@ -125,6 +131,8 @@ class TransferSettings:
                 select_outputs=bool(data.get("select_outputs", False)))
         if not 0.0 < s.fraction < 1.0:
             raise ConfigError(f"fraction {s.fraction} must be in (0, 1)", field=f"{where}.fraction")
+        if s.share_blocks < 1:
+            raise ConfigError(f"share_blocks {s.share_blocks} must be >= 1", field=f"{where}.share_blocks")
         if not 0.0 <= s.val_share < 1.0:
             raise ConfigError(f"val_share {s.val_share} must be in [0, 1)", field=f"{where}.val_share")
         for k, bound in s.identify.items():
@@ -225,12 +233,17 @@ class ForceScale(nn.Module):
 
 
 # -------------------------------------------------------------------------------------------- splits
-def target_split(samples: SampleSet, fraction: float, val_share: float) -> Split:
-    """First ``fraction`` of every trial trains (its last ``val_share`` validates); the samples starting after
-    it test (:func:`pimsk.learn.datasets.within_trial_split`)."""
-    sp = within_trial_split(samples, fraction, val_share)
-    return Split(f"target_first_{fraction:g}", sp.train, sp.test, sp.val, "after the first "
-                 f"{100 * fraction:g} % of every target trial")
+def target_split(samples: SampleSet, fraction: float, val_share: float, blocks: int = 1) -> Split:
+    """``fraction`` of every trial trains (the last ``val_share`` validates): its first ``fraction`` (``blocks``
+    1; the samples starting after it test: :func:`pimsk.learn.datasets.within_trial_split`) or ``blocks`` equal
+    blocks spread over it (the samples sharing no frame with a block test: :func:`blocked_split`)."""
+    if blocks == 1:
+        sp = within_trial_split(samples, fraction, val_share)
+        return Split(f"target_first_{fraction:g}", sp.train, sp.test, sp.val, "after the first "
+                     f"{100 * fraction:g} % of every target trial")
+    sp = blocked_split(samples, fraction, blocks, val_share)
+    return Split(f"target_{fraction:g}_in_{blocks}_blocks", sp.train, sp.test, sp.val,
+                 f"outside {blocks} blocks holding {100 * fraction:g} % of every target trial")
 
 
 def source_split(samples: SampleSet, val_fraction: float = 0.2) -> Split:
@@ -502,6 +515,33 @@ def evaluate_fit(model: PICNN, samples: SampleSet, indices: np.ndarray, output_i
     return output_metrics(sub.targets[..., list(output_index)], pred, list(labels))
 
 
+def affine_recalibration(pred_fit: np.ndarray, y_fit: np.ndarray, pred_apply: np.ndarray) -> np.ndarray:
+    """Per output, the least-squares gain and offset ``y = g p + c`` fitted on the frames of (``pred_fit``,
+    ``y_fit``) and applied to ``pred_apply`` (any leading shape, outputs last; SI units). An output whose fitted
+    prediction is constant keeps gain 1 and takes the mean offset."""
+    p = np.asarray(pred_fit, dtype=float).reshape(-1, pred_fit.shape[-1])
+    y = np.asarray(y_fit, dtype=float).reshape(-1, p.shape[1])
+    dp = p - p.mean(0)
+    var = (dp ** 2).sum(0)
+    gain = np.where(var > 0, (dp * (y - y.mean(0))).sum(0) / np.where(var > 0, var, 1.0), 1.0)
+    offset = y.mean(0) - gain * p.mean(0)
+    return np.asarray(pred_apply, dtype=float) * gain + offset
+
+
+def recalibration_rows(model: PICNN, samples: SampleSet, share: np.ndarray, test: np.ndarray,
+                       output_index: Sequence[int], labels: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """What a per-output gain and offset on the unchanged model's output can do on the test samples: fitted by
+    least squares on the share's labels (``"recalibrated"``: a closed-form transfer baseline) and on the test
+    labels themselves (``"recalibration_bound"``: not a method, the best any output affine map can reach).
+    Rows of :func:`evaluate_fit`'s form per key."""
+    cols = list(output_index)
+    fit, tst = samples.subset(share), samples.subset(test)
+    p_fit, p_tst = model.predict(fit.emg, fit.dt_s), model.predict(tst.emg, tst.dt_s)
+    y_fit, y_tst = fit.targets[..., cols], tst.targets[..., cols]
+    return {"recalibrated": output_metrics(y_tst, affine_recalibration(p_fit, y_fit, p_tst), list(labels)),
+            "recalibration_bound": output_metrics(y_tst, affine_recalibration(p_tst, y_tst, p_tst), list(labels))}
+
+
 def choose_outputs(tuned_rows: Sequence[Mapping[str, Any]], generic_rows: Sequence[Mapping[str, Any]]
                    ) -> dict[str, bool]:
     """Per output, whether to keep the unchanged generic prediction: True where the generic model's validation
@@ -636,7 +676,7 @@ def simulate_on_sources(sources: Sequence[tuple[str, SampleSet]], generic_raw: M
                            out / "simulation" / _safe(fold) / "generic")
         labels = g.output_labels
         out_index = [held.target_labels.index(o) for o in labels]
-        hsplit = target_split(held, settings.fraction, 0.0)
+        hsplit = target_split(held, settings.fraction, 0.0, settings.share_blocks)
         score = _mean_nrmse(g.model, held, hsplit.test, out_index, labels)
         rows.append({"fold": fold, "layers": "generic", "l2sp": float("nan"), "epochs": 0, "nrmse": score})
         for cand in settings.candidates():
@@ -674,7 +714,7 @@ def run_transfer(sources: Sequence[tuple[str, SampleSet]], target: SampleSet, ge
                  target_assets: PhysicsAssets | None, target_physics: Mapping[str, Any] | None = None,
                  inputs: Mapping[str, str] | None = None, outputs: Mapping[str, str] | None = None,
                  output_signs: Mapping[str, float] | None = None, seeds: Sequence[int] = (0,),
-                 arms: Sequence[str] = ARMS) -> list[dict[str, Any]]:
+                 arms: Sequence[str] = ARMS, recalibration: bool = False) -> list[dict[str, Any]]:
     """Train the generic model on the pooled sources and compare the three arms on the target's test samples.
 
     sources: (subject name, SampleSet) pairs with the same labels; generic_raw: the generic model's run config
@@ -685,7 +725,9 @@ def run_transfer(sources: Sequence[tuple[str, SampleSet]], target: SampleSet, ge
     ``selection.json``), then the transfer uses the whole target share for training (no validation part).
     The scratch arm validates on the last ``val_share`` of the share (early stopping). Writes under ``out_dir``:
     ``<arm>/seed_<s>/`` (model, history, split), ``metrics.csv`` (one row per arm, seed and output) and returns
-    those rows.
+    those rows. ``recalibration``: also rows of the generic model's output recalibrated by a gain and offset per
+    output (:func:`recalibration_rows`: pseudo-arms ``recalibrated``, fitted on the share, and
+    ``recalibration_bound``, fitted on the test samples: a diagnostic of what the share can teach).
     """
     out = Path(out_dir)
     unknown = [a for a in arms if a not in ARMS]
@@ -701,7 +743,7 @@ def run_transfer(sources: Sequence[tuple[str, SampleSet]], target: SampleSet, ge
     signs = [float((output_signs or {}).get(o, 1.0)) for o in tgt_out]
     tgt = align_samples(target, tgt_emg)
     out_index = [tgt.target_labels.index(o) for o in tgt_out]
-    split_tgt = target_split(tgt, settings.fraction, settings.val_share)
+    split_tgt = target_split(tgt, settings.fraction, settings.val_share, settings.share_blocks)
     spec = PhysicsSpec.from_dict(target_physics or {}, where="target.physics")
     scratch_raw = with_overrides({k: v for k, v in generic_raw.items() if k not in ("search", "seeds")},
                                  {"outputs": tgt_out, "physics": dict(target_physics or {}),
@@ -720,9 +762,9 @@ def run_transfer(sources: Sequence[tuple[str, SampleSet]], target: SampleSet, ge
         (out / "selection.json").write_text(json.dumps({"chosen": choice, "search": settings.search,
                                                         "simulation": sim}, indent=1))
         log.info("transfer settings chosen on the sources: %s", choice)
-    split_tf = target_split(tgt, tf_settings.fraction, tf_settings.val_share)
+    split_tf = target_split(tgt, tf_settings.fraction, tf_settings.val_share, tf_settings.share_blocks)
     (out / "target_split.json").write_text(json.dumps(
-        {"fraction": settings.fraction, "val_share": settings.val_share, "n_train": int(len(split_tgt.train)),
+        {"fraction": settings.fraction, "share_blocks": settings.share_blocks, "val_share": settings.val_share, "n_train": int(len(split_tgt.train)),
          "n_val": int(len(split_tgt.val)), "n_test": int(len(split_tgt.test)),
          "n_train_transfer": int(len(split_tf.train)), "n_val_transfer": int(len(split_tf.val)),
          "train_frames_share": _frame_share(tgt, split_tgt),
@@ -765,6 +807,12 @@ def run_transfer(sources: Sequence[tuple[str, SampleSet]], target: SampleSet, ge
                              "kept_generic": bool(kept) if arm == "transfer" else False,
                              "seconds": round(fit.seconds, 2) if fit is not None else float("nan"),
                              "best_epoch": fit.best_epoch if fit is not None else -1})
+        if recalibration and "generic" in arms:
+            share = np.sort(np.concatenate([split_tgt.train, split_tgt.val]))
+            for arm, metrics in recalibration_rows(fits["generic"][0], tgt, share, split_tgt.test, out_index,
+                                                   tgt_out).items():
+                rows += [{"arm": arm, "seed": seed, **row, "kept_generic": False, "seconds": float("nan"),
+                          "best_epoch": -1} for row in metrics]
     write_csv(rows, out / "metrics.csv")
     write_csv(summarise(rows), out / "summary.csv")
     return rows
@@ -791,14 +839,16 @@ def _output_choice(generic: PICNN, tuned: FitResult, samples: SampleSet, split_t
 
 
 def _frame_share(samples: SampleSet, split: Split) -> float:
-    """Share of the target's time span covered by the training + validation samples."""
+    """Share of the target's time span covered by the training + validation samples (union of their spans)."""
     used = total = 0.0
     for trial in samples.trials:
         idx = np.flatnonzero(samples.trial == trial)
         total += samples.end_s[idx].max() - samples.start_s[idx].min()
         mine = np.intersect1d(idx, np.concatenate([split.train, split.val]))
-        if mine.size:
-            used += samples.end_s[mine].max() - samples.start_s[mine].min()
+        reach = -np.inf  # length of the union of the samples' [start, end] intervals
+        for a, b in sorted(zip(samples.start_s[mine], samples.end_s[mine])):
+            used += max(0.0, b - max(a, reach))
+            reach = max(reach, b)
     return float(used / total) if total > 0 else float("nan")
 
 
@@ -863,7 +913,7 @@ def load_transfer_config(path: str | Path) -> dict[str, Any]:
 
 
 def transfer_from_config(raw: Mapping[str, Any], out_dir: str | Path, *, seeds: Sequence[int] | None = None,
-                         arms: Sequence[str] | None = None) -> list[dict[str, Any]]:
+                         arms: Sequence[str] | None = None, recalibration: bool = False) -> list[dict[str, Any]]:
     """Load the datasets and physics files a transfer config names and :func:`run_transfer`."""
     from pimsk.learn.dataset_file import load_samples
 
@@ -891,4 +941,4 @@ def transfer_from_config(raw: Mapping[str, Any], out_dir: str | Path, *, seeds: 
                         target_physics=tgt.get("physics"), inputs=tgt.get("inputs"), outputs=tgt.get("outputs"),
                         output_signs=tgt.get("output_signs"),
                         seeds=list(seeds) if seeds else list(raw.get("seeds") or [0]),
-                        arms=list(arms) if arms else list(raw.get("arms") or ARMS))
+                        arms=list(arms) if arms else list(raw.get("arms") or ARMS), recalibration=recalibration)

@@ -19,6 +19,7 @@ from pimsk.learn.datasets import (DatasetWarning, SampleSet, Standardiser, build
                                   cycle_bounds, gait_cycles, heel_strikes_from_events, heel_strikes_from_force,
                                   heel_strikes_from_grf, leave_one_trial_out, make_loader, sliding_windows,
                                   table_in_si, time_normalise, window_starts, within_trial_split)
+from pimsk.learn.datasets import blocked_split
 
 RATE_HZ = 1000.0
 F_MAX_N = 800.0
@@ -199,6 +200,32 @@ def test_within_trial_split_is_chronological() -> None:
     cycles = concat([gait_cycles(_trial("w1"), [(0.2, 1.2)])])
     with pytest.raises(ConfigError, match="leaves"):
         within_trial_split(cycles)
+
+
+def _windows_1s(starts_s: np.ndarray, trial: str = "walk") -> SampleSet:
+    """Windows of 1 s (end = start + 1 s) starting at ``starts_s``, one trial, placeholder data."""
+    n = len(starts_s)
+    return SampleSet(np.zeros((n, 4, 1)), np.zeros((n, 4, 1)), np.full(n, 0.25),
+                     np.array([trial] * n, dtype=object), np.asarray(starts_s, float), np.asarray(starts_s, float) + 1,
+                     ["e"], ["y"], "window")
+
+
+def test_blocked_split_spreads_the_share_and_shares_no_frame() -> None:
+    # trial span 0-20 s, 2 blocks of 20 %: segments of 10 s, blocks [0, 2] and [10, 12] s (hand-solved)
+    samples = _windows_1s(np.arange(0.0, 19.01, 0.5))
+    split = blocked_split(samples, 0.2, 2, val_fraction=0.5)
+    start = samples.start_s
+    assert start[split.train].tolist() == [0.0, 0.5, 10.0, 10.5]
+    assert start[split.val].tolist() == [1.0, 11.0]  # the last half of each block
+    expected_test = [a for a in np.arange(0.0, 19.01, 0.5) if 2.5 <= a <= 8.5 or a >= 12.5]
+    assert start[split.test].tolist() == expected_test  # windows touching a block ([a, a + 1] vs [lo, hi]) drop
+    one = blocked_split(samples, 0.2, 1, val_fraction=0.5)
+    ref = within_trial_split(samples, 0.2, 0.5)
+    assert all(np.array_equal(getattr(one, k), getattr(ref, k)) for k in ("train", "val", "test"))
+    with pytest.raises(ConfigError, match="blocks"):
+        blocked_split(samples, 0.2, 0)
+    with pytest.raises(ConfigError, match="leave 0 train"):
+        blocked_split(samples, 0.02, 4)  # blocks of 0.1 s hold no 1 s window
 
 
 def test_seeds_are_reproducible() -> None:

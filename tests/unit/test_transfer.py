@@ -97,6 +97,20 @@ def test_target_split_uses_only_the_first_share_of_every_trial():
     assert not set(sp.train) & set(sp.test) and not set(sp.val) & set(sp.test)
 
 
+def test_target_split_in_blocks_covers_every_part_of_the_trial():
+    from pimsk.learn.transfer import _frame_share
+
+    s = _samples()
+    sp = target_split(s, 0.2, 0.0, blocks=2)  # segments of 5 s: blocks 0-1 s and 5-6 s of every trial
+    assert sorted(set(np.round(s.start_s[sp.train], 2).tolist())) == [0.0, 0.25, 0.5, 0.75, 5.0, 5.25, 5.5, 5.75]
+    assert not ((s.start_s[sp.test] < 1.0) | ((s.end_s[sp.test] > 5.0) & (s.start_s[sp.test] < 6.0))).any()
+    assert _frame_share(s, sp) == pytest.approx(0.2)  # 2 x 1 s of 10 s, not the 6 s the blocks span
+    assert _frame_share(s, target_split(s, 0.2, 0.0)) == pytest.approx(0.2)
+    assert TransferSettings.from_dict({"share_blocks": 3}).share_blocks == 3
+    with pytest.raises(ConfigError, match="share_blocks"):
+        TransferSettings.from_dict({"share_blocks": 0})
+
+
 def test_settings_validation():
     with pytest.raises(ConfigError, match="fraction"):
         TransferSettings.from_dict({"fraction": 1.5})
