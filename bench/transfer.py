@@ -188,8 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fraction", type=float, default=0.2)
     parser.add_argument("--max-epochs", type=int, default=100)
     parser.add_argument("--target", default="demo_wrist_c")
-    parser.add_argument("--search", action="store_true",
-                        help="real: choose the transfer settings by the source simulation (default: bench/transfer_real.FIXED)")
+    parser.add_argument("--search", action="store_true", help="real: choose the transfer settings by the source "
+                        "simulation (default: bench/transfer_real.FIXED)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     if args.experiment == "wrist":

@@ -115,8 +115,8 @@ class TransferSettings:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None, where: str = "transfer") -> "TransferSettings":
         data = dict(data or {})
-        known = {"fraction", "share_blocks", "val_share", "training", "loss", "identify", "restandardise", "layers", "l2sp",
-                 "search", "select_outputs"}
+        known = {"fraction", "share_blocks", "val_share", "training", "loss", "identify", "restandardise", "layers",
+                 "l2sp", "search", "select_outputs"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown transfer settings {unknown}", field=where, hint=f"known: {sorted(known)}")
@@ -764,8 +764,8 @@ def run_transfer(sources: Sequence[tuple[str, SampleSet]], target: SampleSet, ge
         log.info("transfer settings chosen on the sources: %s", choice)
     split_tf = target_split(tgt, tf_settings.fraction, tf_settings.val_share, tf_settings.share_blocks)
     (out / "target_split.json").write_text(json.dumps(
-        {"fraction": settings.fraction, "share_blocks": settings.share_blocks, "val_share": settings.val_share, "n_train": int(len(split_tgt.train)),
-         "n_val": int(len(split_tgt.val)), "n_test": int(len(split_tgt.test)),
+        {"fraction": settings.fraction, "share_blocks": settings.share_blocks, "val_share": settings.val_share,
+         "n_train": int(len(split_tgt.train)), "n_val": int(len(split_tgt.val)), "n_test": int(len(split_tgt.test)),
          "n_train_transfer": int(len(split_tf.train)), "n_val_transfer": int(len(split_tf.val)),
          "train_frames_share": _frame_share(tgt, split_tgt),
          "train_frames_share_transfer": _frame_share(tgt, split_tf)}, indent=1))
