@@ -1,7 +1,7 @@
 """Physics-informed transfer to an unseen subject (Zhang et al. 2022, IEEE TIM): generic / scratch / transfer.
 
     python bench/transfer.py wrist  [--seeds 0 1 2] [--fraction 0.2] [--out results/bench/transfer_wrist.json]
-    python bench/transfer.py real   [--seeds 0 1 2] [--search] [--out results/bench/transfer_real.json]
+    python bench/transfer.py real   [--seeds 0 1 2] [--search | --settings head 0.01 30] [--out ...]
 
 ``wrist``: synthetic subjects of other anthropometry (subjects/demo_wrist, demo_wrist_b, demo_wrist_c: other
 segment scales, masses, muscle perturbations, seeds, burst amplitudes). Each is synthesised (pimsk synth), its
@@ -190,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", default="demo_wrist_c")
     parser.add_argument("--search", action="store_true", help="real: choose the transfer settings by the source "
                         "simulation (default: bench/transfer_real.FIXED)")
+    parser.add_argument("--settings", nargs=3, metavar=("LAYERS", "L2SP", "EPOCHS"),
+                        help="real: these fixed transfer settings instead of bench/transfer_real.FIXED")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     if args.experiment == "wrist":
@@ -201,7 +203,11 @@ def main(argv: list[str] | None = None) -> int:
         result = run_real(args)
     print(table(result["summary"], result["title"]))
     print(kept_generic_line(result["rows"]))
-    suffix = "_search" if args.search and args.experiment == "real" else ""
+    suffix = ""
+    if args.experiment == "real":
+        from transfer_real import run_suffix
+
+        suffix = "_search" if args.search else run_suffix(args)
     out = args.out or ROOT / "results" / "bench" / f"transfer_{args.experiment}{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1, default=str))

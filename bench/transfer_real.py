@@ -130,9 +130,10 @@ def prepare_target(work: Path) -> dict[str, Path]:
 
 
 def real_config(src: dict[str, Path], tgt: dict[str, Path], *, seeds: list[int], fraction: float,
-                max_epochs: int, search: bool = False) -> dict:
+                max_epochs: int, search: bool = False, fixed: dict | None = None) -> dict:
     """The real pair's transfer config; ``search``: settings from the source simulation (:data:`SEARCH`),
-    otherwise :data:`FIXED` (fixed epochs, no validation part)."""
+    otherwise ``fixed`` (default :data:`FIXED`; fixed epochs, no validation part)."""
+    fixed = fixed or FIXED
     gait = [v[0] for v in SHARED.values()]
     label_coords = {"hip_flexion_r": "hip_flexion_r", "ankle_angle_r": "ankle_angle_r"}
     physics = {"moment_source": "target", "label_coordinates": label_coords, "force_scale": "labels",
@@ -151,12 +152,25 @@ def real_config(src: dict[str, Path], tgt: dict[str, Path], *, seeds: list[int],
                    "outputs": {v[0]: v[1] for v in SHARED.values()},
                    "output_signs": {"knee_angle_r": -1}},
         "transfer": {"fraction": fraction, "val_share": 0.0, "loss": {"lambda": 1.0}, "restandardise": False,
-                     "layers": FIXED["layers"], "l2sp": FIXED["l2sp"], "search": SEARCH if search else {},
-                     "training": {"max_epochs": max_epochs if search else FIXED["epochs"], "batch_size": 4,
+                     "layers": fixed["layers"], "l2sp": fixed["l2sp"], "search": SEARCH if search else {},
+                     "training": {"max_epochs": max_epochs if search else fixed["epochs"], "batch_size": 4,
                                   "learning_rate": 5e-3, "patience": 30, "grad_clip": 1.0},
                      "identify": {"max_isometric_force": 0.3}},
         "seeds": seeds,
     }
+
+
+def fixed_settings(args: argparse.Namespace) -> dict:
+    """``--settings LAYERS L2SP EPOCHS`` or :data:`FIXED`."""
+    if not getattr(args, "settings", None):
+        return dict(FIXED)
+    layers, l2sp, epochs = args.settings
+    return {"layers": layers, "l2sp": float(l2sp), "epochs": int(epochs)}
+
+
+def run_suffix(args: argparse.Namespace) -> str:
+    """'' for the default settings, ``_<layers>_<l2sp>_<epochs>`` for ``--settings``."""
+    return "_" + "_".join(args.settings) if getattr(args, "settings", None) else ""
 
 
 def run_real(args: argparse.Namespace) -> dict:
@@ -171,8 +185,8 @@ def run_real(args: argparse.Namespace) -> dict:
     tgt = prepare_target(work / "rajagopal_walk")
     prep_s = time.perf_counter() - t0
     cfg = real_config(src, tgt, seeds=args.seeds, fraction=args.fraction, max_epochs=args.max_epochs,
-                      search=args.search)
-    out = work / ("runs_search" if args.search else "runs")
+                      search=args.search, fixed=fixed_settings(args))
+    out = work / ("runs_search" if args.search else "runs" + run_suffix(args))
     out.mkdir(parents=True, exist_ok=True)
     (out / "transfer.yaml").write_text(yaml.safe_dump(cfg))
     t1 = time.perf_counter()
@@ -181,6 +195,6 @@ def run_real(args: argparse.Namespace) -> dict:
     title = (f"Real pair: MOtoNMS UNIPD (gait2392, 5 walks, SO labels) -> Rajagopal walk (SO labels), "
              f"{100 * split['train_frames_share']:.0f} % of the target's time for training "
              f"({split['n_train']} train windows, {split['n_test']} test), {len(args.seeds)} seeds, transfer settings "
-             + ("from the source simulation" if args.search else f"fixed {FIXED} (the wrist study's choice)"))
+             + ("from the source simulation" if args.search else f"fixed {fixed_settings(args)}"))
     return {"experiment": "real", "title": title, "rows": rows, "summary": summarise(rows), "split": split,
             "prepare_s": prep_s, "train_s": time.perf_counter() - t1, "config": cfg}
