@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.experiment == "real":
         from transfer_real import run_suffix
 
-        suffix = "_search" if args.search else run_suffix(args)
+        suffix = run_suffix(args)
     out = args.out or ROOT / "results" / "bench" / f"transfer_{args.experiment}{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1, default=str))

@@ -169,7 +169,10 @@ def fixed_settings(args: argparse.Namespace) -> dict:
 
 
 def run_suffix(args: argparse.Namespace) -> str:
-    """'' for the default settings, ``_<layers>_<l2sp>_<epochs>`` for ``--settings``."""
+    """Name suffix of the run folder and JSON: ``_search`` for ``--search``, ``_<layers>_<l2sp>_<epochs>`` for
+    ``--settings``, '' for the default settings."""
+    if getattr(args, "search", False):
+        return "_search"
     return "_" + "_".join(args.settings) if getattr(args, "settings", None) else ""
 
 
@@ -184,9 +187,10 @@ def run_real(args: argparse.Namespace) -> dict:
     src = prepare_source(work / "motonms_unipd")
     tgt = prepare_target(work / "rajagopal_walk")
     prep_s = time.perf_counter() - t0
+    fixed = fixed_settings(args)
     cfg = real_config(src, tgt, seeds=args.seeds, fraction=args.fraction, max_epochs=args.max_epochs,
-                      search=args.search, fixed=fixed_settings(args))
-    out = work / ("runs_search" if args.search else "runs" + run_suffix(args))
+                      search=args.search, fixed=fixed)
+    out = work / ("runs" + run_suffix(args))
     out.mkdir(parents=True, exist_ok=True)
     (out / "transfer.yaml").write_text(yaml.safe_dump(cfg))
     t1 = time.perf_counter()
@@ -195,6 +199,6 @@ def run_real(args: argparse.Namespace) -> dict:
     title = (f"Real pair: MOtoNMS UNIPD (gait2392, 5 walks, SO labels) -> Rajagopal walk (SO labels), "
              f"{100 * split['train_frames_share']:.0f} % of the target's time for training "
              f"({split['n_train']} train windows, {split['n_test']} test), {len(args.seeds)} seeds, transfer settings "
-             + ("from the source simulation" if args.search else f"fixed {fixed_settings(args)}"))
+             + ("from the source simulation" if args.search else f"fixed {fixed}"))
     return {"experiment": "real", "title": title, "rows": rows, "summary": summarise(rows), "split": split,
             "prepare_s": prep_s, "train_s": time.perf_counter() - t1, "config": cfg}

@@ -237,11 +237,10 @@ def target_split(samples: SampleSet, fraction: float, val_share: float, blocks: 
     """``fraction`` of every trial trains (the last ``val_share`` validates): its first ``fraction`` (``blocks``
     1; the samples starting after it test: :func:`pimsk.learn.datasets.within_trial_split`) or ``blocks`` equal
     blocks spread over it (the samples sharing no frame with a block test: :func:`blocked_split`)."""
+    sp = blocked_split(samples, fraction, blocks, val_share)
     if blocks == 1:
-        sp = within_trial_split(samples, fraction, val_share)
         return Split(f"target_first_{fraction:g}", sp.train, sp.test, sp.val, "after the first "
                      f"{100 * fraction:g} % of every target trial")
-    sp = blocked_split(samples, fraction, blocks, val_share)
     return Split(f"target_{fraction:g}_in_{blocks}_blocks", sp.train, sp.test, sp.val,
                  f"outside {blocks} blocks holding {100 * fraction:g} % of every target trial")
 
@@ -519,7 +518,8 @@ def affine_recalibration(pred_fit: np.ndarray, y_fit: np.ndarray, pred_apply: np
     """Per output, the least-squares gain and offset ``y = g p + c`` fitted on the frames of (``pred_fit``,
     ``y_fit``) and applied to ``pred_apply`` (any leading shape, outputs last; SI units). An output whose fitted
     prediction is constant keeps gain 1 and takes the mean offset."""
-    p = np.asarray(pred_fit, dtype=float).reshape(-1, pred_fit.shape[-1])
+    p = np.asarray(pred_fit, dtype=float)
+    p = p.reshape(-1, p.shape[-1])
     y = np.asarray(y_fit, dtype=float).reshape(-1, p.shape[1])
     dp = p - p.mean(0)
     var = (dp ** 2).sum(0)
